@@ -1,0 +1,52 @@
+//! The Worker: thin shells over `icc-core`. Routes requests to the push endpoint, the fetch API
+//! and the health check; hosts the inbox and directory Durable Objects.
+
+mod deadline;
+mod directory_object;
+mod env_config;
+mod fast_path;
+mod fetch_handler;
+mod inbox_object;
+mod push_handler;
+mod respond;
+mod storage_tx;
+
+pub use directory_object::Directory;
+pub use inbox_object::Inbox;
+
+use worker::{event, Context, Date, Env, Method, Request, Response, Result};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let arrived_ms = Date::now().as_millis() as i64;
+    let path = req.path();
+    if let Some(rest) = path.strip_prefix("/icc/") {
+        let rest = rest.to_owned();
+        return push_handler::handle(req, &env, &ctx, &rest, arrived_ms).await;
+    }
+    if path == "/v1" || path.starts_with("/v1/") {
+        return fetch_handler::handle(req, &env, &path).await;
+    }
+    match path.as_str() {
+        "/healthz" if req.method() == Method::Get || req.method() == Method::Head => health(&env),
+        "/healthz" => respond::fetch_error(405, "method_not_allowed", "use GET")
+            .map(|r| respond::with_allow(r, "GET, HEAD")),
+        "/icc" | "/icc/" => respond::icc(404, "unknown product"),
+        _ => respond::fetch_error(404, "not_found", "no such route"),
+    }
+}
+
+fn health(env: &Env) -> Result<Response> {
+    let problems = env_config::load(env).problems();
+    if problems.is_empty() {
+        respond::json(200, r#"{"ok":true}"#.to_owned())
+    } else {
+        let body = serde_json::json!({ "ok": false, "problems": problems });
+        respond::json(503, body.to_string())
+    }
+}

@@ -1,0 +1,69 @@
+// A failing or slow inbox never yields success: the push answers 503 {"code":503,"msg":…}
+// inside ICC's 700 ms (ACK_DEADLINE_MS 500 + slack), so ICC retries. The fault is injected by
+// test configuration only: INBOX is bound to an inline JavaScript Durable Object in a second
+// Miniflare worker (see harness.mjs, startFaultyWorker).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startFaultyWorker, fixture, fixtureText, assertIccAnswer } from "./harness.mjs";
+
+const T = { timeout: 30_000 };
+const BUDGET_MS = 700;
+const MSGS = ["inbox_timeout", "inbox_error", "inbox_full"];
+
+const MODES = {
+  throw: ["inbox_error", "inbox_timeout"],
+  500: ["inbox_error", "inbox_full", "inbox_timeout"],
+  slow: ["inbox_timeout"],
+};
+
+for (const [mode, allowed] of Object.entries(MODES)) {
+  test(`inbox ${mode === "500" ? "answering 500" : mode === "slow" ? "sleeping 2 s" : "throwing"} → 503 within ${BUDGET_MS} ms, never 200`, T, async () => {
+    const w = await startFaultyWorker(mode);
+    try {
+      const bodies = [
+        ["llm", null, fixtureText("LlmSmartCallReport")],
+        ["llm", null, fixtureText("LlmSmartCallReport")], // a retry of the same bytes: no KV shortcut to success
+        ["bot", null, JSON.stringify(fixture("RobotCallReportAiccs"))],
+        ["agent", "shop1", fixtureText("AlicomAgentCallNote")],
+        ["llm", null, "this is not json"], // even a quarantine-only body needs the inbox
+      ];
+      for (const [product, app, body] of bodies) {
+        const res = await w.push(product, app, body);
+        assertIccAnswer(res, 503, 503);
+        assert.ok(MSGS.includes(res.json.msg), `msg ${res.json.msg}`);
+        assert.ok(allowed.includes(res.json.msg), `mode ${mode}: msg ${res.json.msg}`);
+        assert.ok(res.ms < BUDGET_MS, `answered after ${Math.round(res.ms)} ms`);
+      }
+    } finally {
+      await w.dispose();
+    }
+  });
+}
+
+test("slow inbox: the deadline counts from arrival; many concurrent pushes all 503 in time", T, async () => {
+  const w = await startFaultyWorker("slow");
+  try {
+    const t0 = performance.now();
+    const all = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        w.push("bot", null, [{ ...fixture("VoiceReportAiccs")[0], call_id: `slow-${i}^1` }])),
+    );
+    for (const res of all) {
+      assertIccAnswer(res, 503, 503, "inbox_timeout");
+    }
+    assert.ok(performance.now() - t0 < BUDGET_MS + 200, `all answered after ${Math.round(performance.now() - t0)} ms`);
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("a shorter ACK_DEADLINE_MS is honoured", T, async () => {
+  const w = await startFaultyWorker("slow", { ACK_DEADLINE_MS: "150" });
+  try {
+    const res = await w.push("llm", null, fixtureText("LlmSmartCallReport"));
+    assertIccAnswer(res, 503, 503, "inbox_timeout");
+    assert.ok(res.ms < 400, `answered after ${Math.round(res.ms)} ms`);
+  } finally {
+    await w.dispose();
+  }
+});

@@ -1,0 +1,334 @@
+// End-to-end harness: runs the BUILT worker (build/index.js + its wasm) in Miniflare,
+// in-process, with in-memory KV and SQLite-backed Durable Objects, and talks to it with
+// real HTTP requests through `mf.dispatchFetch`. Nothing here reads /work/shared or the
+// network; fixtures come from tests/fixtures/icc.
+//
+// Fault injection is pure test configuration: `startFaultyWorker(mode)` binds INBOX to a
+// tiny inline JavaScript Durable Object in a second Miniflare worker (`scriptName`), so the
+// product code has no switch for it.
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { Miniflare, Log, LogLevel } from "miniflare";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const SCRIPT_PATH = process.env.E2E_SCRIPT_PATH ?? path.join(ROOT, "build", "index.js");
+export const FIXTURES = path.join(ROOT, "tests", "fixtures", "icc");
+export const SCHEMA_PATH = path.join(ROOT, "schema", "receipt.v1.schema.json");
+
+// 40-character test secrets (the contract requires at least 32).
+export const PUSH_TOKEN = "pushTOKEN-e2e-0123456789abcdefghijklmnop";
+export const FETCH_TOKEN = "fetchTOKEN-e2e-0123456789abcdefghijklmno";
+assert.equal(PUSH_TOKEN.length, 40);
+assert.equal(FETCH_TOKEN.length, 40);
+
+export const DEFAULT_BINDINGS = Object.freeze({
+  PUSH_TOKEN,
+  FETCH_TOKEN,
+  ACK_DEADLINE_MS: "500",
+  MAX_BODY_BYTES: "4194304",
+  RETENTION_DAYS: "7",
+  MAX_WAIT_S: "20",
+  KV_BUDGET_MS: "25",
+  KV_FAST_PATH: "true",
+  VENDOR_UTC_OFFSET: "+08:00",
+  DO_LOCATION_HINT: "apac",
+});
+
+export const PRODUCT_TYPES = Object.freeze({
+  llm: ["LlmSmartCallReport", "LlmSmartCallRecord"],
+  agent: ["AlicomAgentCallReport", "AlicomAgentCallRecord", "AlicomAgentCallNote"],
+  bot: ["VoiceReportAiccs", "VoiceCallReportAiccs", "VoiceRecordReportAiccs", "RobotCallReportAiccs"],
+});
+export const ALL_TYPES = Object.freeze(Object.values(PRODUCT_TYPES).flat());
+export const productOf = (type) => Object.keys(PRODUCT_TYPES).find((p) => PRODUCT_TYPES[p].includes(type));
+
+export const SUCCESS = Object.freeze({ code: 0, msg: "Success" });
+export const UNAUTHORIZED = Object.freeze({ code: 401, msg: "unauthorized" });
+
+// RFC 3339 in UTC ("Z" or "+00:00"), as received_at must be.
+export const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$/;
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+// ---------------------------------------------------------------- fixtures, identity
+
+/** The documented sample push of `type` (a JSON array), parsed. */
+export function fixture(type) {
+  const product = productOf(type);
+  assert.ok(product, `unknown type ${type}`);
+  return JSON.parse(readFileSync(path.join(FIXTURES, product, `${type}.json`), "utf8"));
+}
+
+/** The raw bytes of a fixture file, exactly as stored. */
+export function fixtureText(type) {
+  return readFileSync(path.join(FIXTURES, productOf(type), `${type}.json`), "utf8");
+}
+
+/** SPEC "Dedup and identity": <type>:first 32 hex of SHA-256(compact JSON array of string components). */
+export function expectedId(type, components) {
+  const json = JSON.stringify(components.map((c) => (c === undefined || c === null ? "" : String(c))));
+  return `${type}:${createHash("sha256").update(json, "utf8").digest("hex").slice(0, 32)}`;
+}
+
+// ---------------------------------------------------------------- schema validation
+
+let validator;
+function getValidator() {
+  if (!validator) {
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    addFormats(ajv);
+    validator = ajv.compile(JSON.parse(readFileSync(SCHEMA_PATH, "utf8")));
+  }
+  return validator;
+}
+
+/** Asserts that `r` is a valid normalized receipt v1 (schema + cross-field rules). */
+export function validateReceipt(r) {
+  const v = getValidator();
+  const ok = v(r);
+  assert.ok(ok, `receipt fails schema/receipt.v1: ${JSON.stringify(v.errors)}\n${JSON.stringify(r)}`);
+  assert.equal(r.id.split(":")[0], r.type, `id prefix must be the type: ${r.id}`);
+  assert.equal(productOf(r.type), r.product, `type ${r.type} does not belong to product ${r.product}`);
+  return r;
+}
+
+// ---------------------------------------------------------------- Miniflare
+
+function miniflareLog() {
+  const level = process.env.E2E_LOG ? LogLevel[process.env.E2E_LOG.toUpperCase()] ?? LogLevel.DEBUG : LogLevel.NONE;
+  return new Log(level);
+}
+
+function cleanBindings(overrides) {
+  const out = { ...DEFAULT_BINDINGS, ...overrides };
+  for (const [k, v] of Object.entries(out)) if (v === undefined || v === null) delete out[k];
+  return out;
+}
+
+function mainWorkerOptions(bindings, inbox) {
+  return {
+    name: "icc-edge-inbox",
+    modules: true,
+    scriptPath: SCRIPT_PATH,
+    modulesRoot: path.dirname(SCRIPT_PATH),
+    modulesRules: [
+      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"], fallthrough: true },
+    ],
+    compatibilityDate: "2026-04-01",
+    durableObjects: {
+      INBOX: inbox,
+      DIRECTORY: { className: "Directory", useSQLite: true },
+    },
+    kvNamespaces: ["DEDUP"],
+    bindings,
+  };
+}
+
+// Inline fault-injection inbox: a JavaScript Durable Object class named Inbox.
+const FAULT_SCRIPTS = {
+  throw: `async fetch(request) { throw new Error("injected inbox failure"); }`,
+  500: `async fetch(request) { return new Response("injected inbox error", { status: 500 }); }`,
+  slow: `async fetch(request) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return new Response(JSON.stringify({ ok: true, stored: [], duplicates: [], quarantined: [] }),
+        { headers: { "content-type": "application/json" } });
+    }`,
+};
+
+function faultWorkerOptions(mode) {
+  const method = FAULT_SCRIPTS[mode];
+  assert.ok(method, `unknown fault mode ${mode}`);
+  return {
+    name: "faulty-inbox",
+    modules: true,
+    compatibilityDate: "2026-04-01",
+    script: `
+      export class Inbox {
+        constructor(state, env) { this.state = state; }
+        ${method}
+      }
+      export default { async fetch() { return new Response("fault-injection worker"); } };
+    `,
+  };
+}
+
+async function boot(options) {
+  if (!existsSync(SCRIPT_PATH)) {
+    throw new Error(`${SCRIPT_PATH} does not exist: run \`bash scripts/build.sh\` first`);
+  }
+  // The runtime's stdout/stderr (the worker's console output) is captured so tests can check
+  // what the worker logs; it is echoed only with E2E_LOG set.
+  const logChunks = [];
+  const handleRuntimeStdio = (stdout, stderr) => {
+    for (const stream of [stdout, stderr]) {
+      stream.on("data", (chunk) => {
+        logChunks.push(chunk.toString("utf8"));
+        if (process.env.E2E_LOG) process.stderr.write(chunk);
+      });
+    }
+  };
+  const mf = new Miniflare({ log: miniflareLog(), handleRuntimeStdio, ...options });
+  await mf.ready;
+  const w = makeClient(mf);
+  /** Everything the runtime printed so far (worker console.log/error included). */
+  w.logs = () => logChunks.join("");
+  // Warm-up: instantiate the wasm module so request timings measure the worker, not the boot.
+  await w.request("GET", "/healthz");
+  return w;
+}
+
+/** Starts the built worker with the real Inbox/Directory classes. `overrides` merge into bindings (undefined deletes). */
+export async function startWorker(overrides = {}) {
+  const bindings = cleanBindings(overrides);
+  return boot(mainWorkerOptions(bindings, { className: "Inbox", useSQLite: true }));
+}
+
+/**
+ * Starts the built worker with INBOX bound to a failing inline JS Durable Object.
+ * mode: "throw" (fetch throws), 500 (answers 500), "slow" (sleeps 2 s, then answers 200).
+ */
+export async function startFaultyWorker(mode, overrides = {}) {
+  const bindings = cleanBindings(overrides);
+  return boot({
+    workers: [
+      mainWorkerOptions(bindings, { className: "Inbox", scriptName: "faulty-inbox", useSQLite: true }),
+      faultWorkerOptions(String(mode)),
+    ],
+  });
+}
+
+function makeClient(mf) {
+  const base = "http://inbox.test";
+
+  async function request(method, pathAndQuery, { body, headers = {}, bearer } = {}) {
+    const h = { ...headers };
+    if (bearer !== undefined && bearer !== null) h.authorization = `Bearer ${bearer}`;
+    const init = { method, headers: h };
+    if (body !== undefined) init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+    const t0 = performance.now();
+    const res = await mf.dispatchFetch(base + pathAndQuery, init);
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    let json;
+    try {
+      json = text.length ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json, ms };
+  }
+
+  /** POST /icc/{product}[/{app}]?token=…[&type=…]. token: null omits it. body: object/array → JSON, string/bytes as is. */
+  async function push(product, app, body, { token = PUSH_TOKEN, type, headers, method = "POST", query } = {}) {
+    const q = new URLSearchParams();
+    if (token !== null && token !== undefined) q.set("token", token);
+    if (type !== undefined) q.set("type", type);
+    for (const [k, v] of Object.entries(query ?? {})) q.set(k, v);
+    const qs = q.toString();
+    const p = `/icc/${product}${app ? `/${app}` : ""}${qs ? `?${qs}` : ""}`;
+    const res = await request(method, p, { body, headers });
+    return res;
+  }
+
+  /** GET /v1/… with the fetch token (or `bearer`). */
+  async function api(method, p, { body, bearer = FETCH_TOKEN, headers } = {}) {
+    return request(method, p, { body, bearer, headers });
+  }
+
+  /** GET /v1/streams/{stream}/receipts?query; validates every receipt it returns. */
+  async function fetchReceipts(stream = "default", query = {}, { bearer = FETCH_TOKEN } = {}) {
+    const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+    const res = await api("GET", `/v1/streams/${stream}/receipts${qs ? `?${qs}` : ""}`, { bearer });
+    if (res.status === 200) {
+      assert.ok(Array.isArray(res.json?.receipts), `receipts page without receipts array: ${res.text}`);
+      for (const r of res.json.receipts) {
+        validateReceipt(r);
+        assert.equal(r.stream, stream, "receipt served from another stream");
+      }
+    }
+    return res;
+  }
+
+  /** All receipts of a stream (follows next_after), validated. */
+  async function allReceipts(stream = "default", query = {}) {
+    const out = [];
+    let after = 0;
+    for (let i = 0; i < 100; i++) {
+      const res = await fetchReceipts(stream, { ...query, after, limit: 1000 });
+      assert.equal(res.status, 200, `read ${stream}: ${res.status} ${res.text}`);
+      out.push(...res.json.receipts);
+      if (!res.json.has_more) return out;
+      assert.ok(res.json.next_after > after, "next_after must advance");
+      after = res.json.next_after;
+    }
+    throw new Error("too many pages");
+  }
+
+  async function quarantine(stream = "default", query = {}) {
+    const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+    return api("GET", `/v1/streams/${stream}/quarantine${qs ? `?${qs}` : ""}`);
+  }
+
+  async function stats(stream) {
+    return api("GET", stream ? `/v1/streams/${stream}/stats` : "/v1/stats");
+  }
+
+  return {
+    mf,
+    request,
+    push,
+    api,
+    fetchReceipts,
+    allReceipts,
+    quarantine,
+    stats,
+    dispose: () => mf.dispose(),
+  };
+}
+
+// ---------------------------------------------------------------- assertions
+
+/** Every answer on /icc has the {code,msg} shape. */
+export function assertIccAnswer(res, status, code = status === 200 ? 0 : status, msg) {
+  assert.equal(res.status, status, `expected HTTP ${status}, got ${res.status} ${res.text}`);
+  assert.ok(res.json && typeof res.json === "object", `body is not JSON: ${res.text}`);
+  assert.equal(res.json.code, code, `code: ${res.text}`);
+  assert.equal(typeof res.json.msg, "string", `msg: ${res.text}`);
+  if (msg !== undefined) assert.equal(res.json.msg, msg, `msg: ${res.text}`);
+}
+
+export function assertSuccess(res) {
+  assert.equal(res.status, 200, `expected 200, got ${res.status} ${res.text}`);
+  assert.deepEqual(res.json, SUCCESS);
+}
+
+/** Fetch-API error shape: {"error":{"code":"...","message":"..."}}. */
+export function assertApiError(res, status, code) {
+  assert.equal(res.status, status, `expected HTTP ${status}, got ${res.status} ${res.text}`);
+  assert.ok(res.json?.error, `no error object: ${res.text}`);
+  assert.equal(typeof res.json.error.code, "string", `error.code must be a string: ${res.text}`);
+  assert.equal(typeof res.json.error.message, "string", `error.message must be a string: ${res.text}`);
+  if (code !== undefined) assert.equal(res.json.error.code, code, res.text);
+}
+
+/** Receipts without the fields that depend on arrival (seq, received_at). */
+export function stable(r) {
+  const { seq, received_at, ...rest } = r;
+  return rest;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Asserts a stream holds nothing: 200 with no receipts (an unknown stream may also answer 404). */
+export async function assertStreamEmpty(w, stream = "default") {
+  const res = await w.fetchReceipts(stream);
+  if (res.status === 404) return;
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json.receipts, [], `stream ${stream} should be empty`);
+}
