@@ -44,9 +44,18 @@ test("push token", T, async (t) => {
   });
 
   await t.test("the token is checked before the body is read (oversized body with a bad token → 401, not 413)", async () => {
-    const big = "[" + " ".repeat(5 * 1024 * 1024) + "]";
-    const res = await w.push("llm", null, big, { token: "nope" });
-    assert.deepEqual([res.status, res.json], [401, UNAUTHORIZED]);
+    // A small MAX_BODY_BYTES keeps the body small enough that the transport never races the early answer.
+    const small = await startWorker({ MAX_BODY_BYTES: "1000" });
+    try {
+      const big = "[" + " ".repeat(5000) + "]";
+      const res = await small.push("llm", null, big, { token: "nope" });
+      assert.deepEqual([res.status, res.json], [401, UNAUTHORIZED]);
+      const q = await small.quarantine("default");
+      assert.deepEqual(q.json?.items ?? [], [], "an unauthenticated body leaves no too_large stub");
+      assertIccAnswer(await small.push("llm", null, big), 413);
+    } finally {
+      await small.dispose();
+    }
   });
 
   await t.test("the right token stores", async () => {

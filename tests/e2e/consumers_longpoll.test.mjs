@@ -171,3 +171,40 @@ test("long poll", T, async (t) => {
     assert.deepEqual(res.json.receipts.map((r) => r.raw), [vcN(103)]);
   });
 });
+
+test("at most 100 consumers per stream", T, async () => {
+  const w = await startWorker();
+  try {
+    assertSuccess(await w.push("bot", null, [vcN(1)]));
+    for (let i = 0; i < 100; i++) {
+      const res = await w.api("PUT", `/v1/streams/default/consumers/c${i}`, { body: { after: 0 } });
+      assert.ok(res.status < 300, `consumer ${i}: ${res.status} ${res.text}`);
+    }
+    const over = await w.api("PUT", "/v1/streams/default/consumers/c100", { body: { after: 0 } });
+    assert.ok(over.status >= 400 && over.status < 500, `101st consumer: ${over.status} ${over.text}`);
+    assert.ok(over.json?.error, over.text);
+    // moving an existing one is still fine
+    assert.ok((await w.api("PUT", "/v1/streams/default/consumers/c7", { body: { after: 1 } })).status < 300);
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("at most 100 long-poll waiters per stream, then 429", { timeout: 30_000 }, async () => {
+  const w = await startWorker({ MAX_WAIT_S: "2" });
+  try {
+    const polls = [];
+    for (let i = 0; i < 100; i++) polls.push(w.fetchReceipts("default", { after: 0, wait: 2 }));
+    await sleep(500);
+    const extra = await w.fetchReceipts("default", { after: 0, wait: 2 });
+    assertApiError(extra, 429);
+    assert.ok(extra.ms < 1000, "the refused waiter is answered at once");
+    const results = await Promise.all(polls);
+    assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join(","));
+    // the waiters are gone: a new one is accepted
+    const again = await w.fetchReceipts("default", { after: 0, wait: 0 });
+    assert.equal(again.status, 200);
+  } finally {
+    await w.dispose();
+  }
+});

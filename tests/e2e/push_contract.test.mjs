@@ -2,6 +2,7 @@
 // unknown products/apps/types, methods, app streams, and the body size limit.
 import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   startWorker, fixture, fixtureText, assertSuccess, assertIccAnswer, assertStreamEmpty, PUSH_TOKEN,
 } from "./harness.mjs";
@@ -165,7 +166,13 @@ test("a body over MAX_BODY_BYTES → 413, and a too_large stub is quarantined", 
   assert.equal(q.status, 200, q.text);
   const items = q.json.items.filter((i) => i.reason === "too_large");
   assert.equal(items.length, 1, q.text);
-  assert.ok(!JSON.stringify(items[0]).includes(PUSH_TOKEN), "the quarantined address must not carry the push token");
+  const itemText = JSON.stringify(items[0]);
+  assert.ok(!itemText.includes(PUSH_TOKEN), "the quarantined address must not carry the push token");
+  // the stub: address, size, SHA-256 and the first 64 KiB (here: the whole body)
+  assert.ok(itemText.includes("/icc/llm"), `address missing: ${itemText}`);
+  assert.ok(itemText.includes(String(Buffer.byteLength(body))), `size missing: ${itemText}`);
+  assert.ok(itemText.includes(createHash("sha256").update(body).digest("hex")), `sha256 missing: ${itemText}`);
+  assert.equal(items[0].raw, body);
   // a body at the limit is fine
   const small = JSON.stringify([msg]);
   assert.ok(Buffer.byteLength(small) <= 1000);
@@ -186,5 +193,25 @@ test("every /icc answer is JSON {code:number,msg:string}", T, async () => {
     assert.equal(typeof a.json?.code, "number", a.text);
     assert.equal(typeof a.json?.msg, "string", a.text);
     assert.match(a.headers.get("content-type") ?? "", /application\/json/);
+  }
+});
+
+test("an oversized body keeps only its first 64 KiB in the stub", T, async () => {
+  w = await startWorker({ MAX_BODY_BYTES: "100000" });
+  const body = "Z".repeat(200_000);
+  assertIccAnswer(await w.push("bot", "shop1", body), 413);
+  const q = await w.quarantine("shop1");
+  const item = q.json.items.find((i) => i.reason === "too_large");
+  assert.ok(item, q.text);
+  assert.equal(item.raw, "Z".repeat(64 * 1024));
+  assert.ok(JSON.stringify(item).includes(createHash("sha256").update(body).digest("hex")));
+});
+
+test("a normal push is answered well inside ICC's 700 ms", T, async () => {
+  w = await startWorker();
+  for (let i = 0; i < 5; i++) {
+    const res = await w.push("bot", null, [{ ...fixture("VoiceReportAiccs")[0], call_id: `fast-${i}^1` }]);
+    assertSuccess(res);
+    assert.ok(res.ms < 500, `push took ${Math.round(res.ms)} ms`);
   }
 });

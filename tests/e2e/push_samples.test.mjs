@@ -189,6 +189,7 @@ test("every sample push is answered {code:0,msg:Success}", T, async () => {
     const t0 = Date.now();
     const res = await w.push(productOf(type), null, fixture(type));
     assertSuccess(res);
+    assert.ok(res.ms < 700, `${type}: answered after ${Math.round(res.ms)} ms`);
     pushedAt[type] = [t0, Date.now()];
   }
 });

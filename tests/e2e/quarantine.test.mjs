@@ -129,3 +129,15 @@ test("quarantined messages are counted in stats", T, async () => {
   const quarantined = Object.values(types).reduce((n, t) => n + (t.quarantined ?? 0), 0);
   assert.ok(quarantined >= 1, `quarantined count missing: ${st.text}`);
 });
+
+test("a large not-JSON body (over 1 MiB, stored in chunks) comes back whole", { timeout: 60_000 }, async () => {
+  w = await startWorker();
+  const body = "not json " + "0123456789abcdef".repeat(200 * 1024); // ~3.1 MiB
+  assertSuccess(await w.push("llm", null, body));
+  const q = await w.quarantine("default");
+  assert.equal(q.status, 200);
+  assert.equal(q.json.items.length, 1);
+  assert.equal(q.json.items[0].reason, "not_json");
+  assert.equal(q.json.items[0].raw.length, body.length);
+  assert.ok(q.json.items[0].raw === body, "raw must be the body byte for byte");
+});
