@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The top-level fields of one message object as raw JSON text, last duplicate key winning.
+#[derive(Debug)]
 pub struct RawFields<'a>(Vec<(String, &'a RawValue)>);
 
 impl<'a> RawFields<'a> {

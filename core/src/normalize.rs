@@ -3,6 +3,7 @@
 //! The stored receipt is these fields plus `seq` (assigned by the inbox) and `raw` (the message
 //! exactly as pushed, kept once). Absent values are omitted, never invented.
 
+use crate::identity::RawFields;
 use crate::message_type::{MessageType, Product};
 use crate::vendor_time;
 use serde::Serialize;
@@ -94,6 +95,9 @@ pub struct Context<'a> {
     pub offset: UtcOffset,
     pub received_at: &'a str,
     pub mns_message_id: Option<&'a str>,
+    /// The message's top-level fields as raw JSON, so numbers keep their literal text
+    /// (a call id of 21 digits must not pass through a float).
+    pub raw_fields: Option<&'a RawFields<'a>>,
 }
 
 /// A scalar as text: strings as they are (empty → absent), numbers and booleans by their text.
@@ -106,9 +110,12 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// The first key present with a usable text value.
-fn first_text(m: &Map<String, Value>, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| text(m.get(*k)))
+/// The first key present with a usable text value; top-level numbers by their literal text.
+fn first_text(m: &Map<String, Value>, keys: &[&str], raw: Option<&RawFields>) -> Option<String> {
+    keys.iter().find_map(|k| match (m.get(*k), raw) {
+        (Some(Value::Number(_)), Some(r)) => Some(r.text(k)),
+        (v, _) => text(v),
+    })
 }
 
 fn first_time(m: &Map<String, Value>, keys: &[&str], offset: UtcOffset) -> Option<String> {
@@ -207,6 +214,7 @@ fn transcript(v: Option<&Value>) -> Option<String> {
 /// Normalizes one message of type `t`; `id` is its identity (see [`crate::identity`]).
 pub fn normalize(t: MessageType, id: String, m: &Map<String, Value>, cx: &Context) -> Normalized {
     let off = cx.offset;
+    let raw = cx.raw_fields;
     let mut n = Normalized {
         schema: 1,
         id,
@@ -214,17 +222,17 @@ pub fn normalize(t: MessageType, id: String, m: &Map<String, Value>, cx: &Contex
         product: cx.product.as_str(),
         message_type: t.as_str(),
         source: cx.source,
-        call_id: first_text(m, &["call_id", "callId"]),
-        out_id: first_text(m, &["out_id", "outId"]),
-        task_id: first_text(m, &["task_id", "taskId"]),
-        batch_id: first_text(m, &["task_batch_id", "batch_id", "batchId"]),
-        detail_id: first_text(m, &["task_detail_id", "detail_id", "detailId"]),
+        call_id: first_text(m, &["call_id", "callId"], raw),
+        out_id: first_text(m, &["out_id", "outId"], raw),
+        task_id: first_text(m, &["task_id", "taskId"], raw),
+        batch_id: first_text(m, &["task_batch_id", "batch_id", "batchId"], raw),
+        detail_id: first_text(m, &["task_detail_id", "detail_id", "detailId"], raw),
         mns_message_id: cx.mns_message_id.map(str::to_owned),
-        status_code: first_text(m, &["status_code", "statusCode"]),
-        status: first_text(m, &["smart_status_code", "smartStatusCode"]),
-        status_msg: first_text(m, &["status_msg", "statusMsg"]),
-        caller: first_text(m, &["caller"]),
-        callee: first_text(m, &["callee"]),
+        status_code: first_text(m, &["status_code", "statusCode"], raw),
+        status: first_text(m, &["smart_status_code", "smartStatusCode"], raw),
+        status_msg: first_text(m, &["status_msg", "statusMsg"], raw),
+        caller: first_text(m, &["caller"], raw),
+        callee: first_text(m, &["callee"], raw),
         originated_at: first_time(m, &["originate_time", "originateTime"], off),
         rang_at: first_time(m, &["ring_time", "ringTime"], off),
         started_at: if t == MessageType::VoiceReportAiccs {
@@ -239,8 +247,8 @@ pub fn normalize(t: MessageType, id: String, m: &Map<String, Value>, cx: &Contex
             m.get("hangup_direction")
                 .or_else(|| m.get("hangupDirection")),
         ),
-        recording_url: first_text(m, &["record_file", "recordFile"]),
-        intent: first_text(m, &["majorIntent"]),
+        recording_url: first_text(m, &["record_file", "recordFile"], raw),
+        intent: first_text(m, &["majorIntent"], raw),
         intents: None,
         tags: output_tags(m.get("outputTags")),
         transcript: transcript(m.get("conversationRecord")),
@@ -292,6 +300,7 @@ mod tests {
             offset: vendor_time::parse_offset("+08:00").unwrap_or(UtcOffset::UTC),
             received_at: "2026-01-01T00:00:00.000Z",
             mns_message_id: None,
+            raw_fields: None,
         }
     }
 
@@ -371,6 +380,19 @@ mod tests {
             tags.get("b"),
             Some(&TagValue::List(vec!["y".into(), "z".into()]))
         );
+    }
+
+    #[test]
+    fn big_numeric_ids_keep_their_literal_text() {
+        let json = r#"{"callId":123456789012345678901,"recordFile":"x"}"#;
+        let m: Map<String, Value> = serde_json::from_str(json).unwrap_or_default();
+        let raw = RawFields::parse(json);
+        let mut c = cx();
+        c.raw_fields = raw.as_ref();
+        let n = normalize(MessageType::AlicomAgentCallRecord, "x".into(), &m, &c);
+        assert_eq!(n.call_id.as_deref(), Some("123456789012345678901"));
+        let n = normalize(MessageType::AlicomAgentCallRecord, "x".into(), &m, &cx());
+        assert_ne!(n.call_id.as_deref(), Some("123456789012345678901"), "through a float without raw");
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub fn row_for(
     received_at: &str,
 ) -> Row {
     let value = Value::Object(object.clone());
-    let components = match RawFields::parse(raw) {
-        Some(fields) => identity::components(t, &fields, &value),
+    let fields = RawFields::parse(raw);
+    let components = match &fields {
+        Some(fields) => identity::components(t, fields, &value),
         None => vec![identity::canonical_json(&value)],
     };
     let id = identity::receipt_id(t, &components);
@@ -48,6 +49,7 @@ pub fn row_for(
         offset: a.offset,
         received_at,
         mns_message_id: a.mns_message_id,
+        raw_fields: fields.as_ref(),
     };
     let n = normalize::normalize(t, id.clone(), object, &cx);
     Row {
