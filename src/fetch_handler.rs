@@ -144,11 +144,21 @@ async fn all_stats(env: &Env, query: &str) -> Result<Response> {
     } else {
         "null".to_owned()
     };
+    let queues = cfg.mns.queues.iter().map(|q| async move {
+        let body = crate::mns_puller::stats(env, &q.queue_name).await.ok()?;
+        Some(format!("{}:{body}", quote(&q.queue_name)))
+    });
+    let mns: Vec<String> = futures::future::join_all(queues)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     respond::json(
         200,
         format!(
-            "{{\"streams\":{{{}}},\"next_after\":{next}}}",
-            parts.join(",")
+            "{{\"streams\":{{{}}},\"next_after\":{next},\"mns\":{{{}}}}}",
+            parts.join(","),
+            mns.join(",")
         ),
     )
 }

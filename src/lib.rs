@@ -7,14 +7,18 @@ mod env_config;
 mod fast_path;
 mod fetch_handler;
 mod inbox_object;
+mod mns_puller;
 mod push_handler;
 mod respond;
 mod storage_tx;
 
 pub use directory_object::Directory;
 pub use inbox_object::Inbox;
+pub use mns_puller::MnsPuller;
 
-use worker::{event, Context, Date, Env, Method, Request, Response, Result};
+use worker::{
+    event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 #[event(start)]
 fn start() {
@@ -38,6 +42,30 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             .map(|r| respond::with_allow(r, "GET, HEAD")),
         "/icc" | "/icc/" => respond::icc(404, "unknown product"),
         _ => respond::fetch_error(404, "not_found", "no such route"),
+    }
+}
+
+/// Cron: keeps every configured MNS puller's loop running.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let cfg = env_config::load(&env);
+    if !cfg.mns.enabled() {
+        return;
+    }
+    let kicks = cfg
+        .mns
+        .queues
+        .iter()
+        .map(|q| mns_puller::kick(&env, &q.queue_name));
+    for (q, r) in cfg
+        .mns
+        .queues
+        .iter()
+        .zip(futures::future::join_all(kicks).await)
+    {
+        if r.is_err() {
+            worker::console_error!("mns kick failed for queue {}", q.queue_name);
+        }
     }
 }
 

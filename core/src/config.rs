@@ -4,6 +4,7 @@
 
 use crate::address::is_app;
 use crate::auth::TokenSet;
+use crate::mns::{parse_mns_queues, MnsEndpoints, QueueBinding};
 use crate::vendor_time::parse_offset;
 use time::UtcOffset;
 
@@ -22,6 +23,76 @@ pub struct Config {
     pub location_hint: String,
     /// Problems with vars (secrets report theirs through the token results).
     pub var_problems: Vec<String>,
+    /// MNS mode; its problems are reported without closing the push or fetch routes.
+    pub mns: MnsConfig,
+}
+
+/// MNS consumption mode: off when `MNS_QUEUES` is empty.
+#[derive(Debug, Clone, Default)]
+pub struct MnsConfig {
+    pub queues: Vec<QueueBinding>,
+    pub endpoints: MnsEndpoints,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<String>,
+    /// Long-poll seconds of one BatchReceiveMessage (0–30).
+    pub wait_s: u32,
+    pub problems: Vec<String>,
+}
+
+pub const DEFAULT_MNS_WAIT_S: u32 = 10;
+
+impl MnsConfig {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> MnsConfig {
+        let mut problems = Vec::new();
+        let queues = match parse_mns_queues(&get("MNS_QUEUES").unwrap_or_default()) {
+            Ok(q) => q,
+            Err(e) => {
+                problems.push(format!("MNS_QUEUES: {e}"));
+                Vec::new()
+            }
+        };
+        let endpoints = MnsEndpoints::with_overrides(
+            get("MNS_ENDPOINT").as_deref(),
+            get("DYBASEAPI_ENDPOINT").as_deref(),
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            MnsEndpoints::default()
+        });
+        let secret = |name: &str| {
+            get(name)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let access_key_id = secret("ALIBABA_ACCESS_KEY_ID");
+        let access_key_secret = secret("ALIBABA_ACCESS_KEY_SECRET");
+        if !queues.is_empty() && (access_key_id.is_none() || access_key_secret.is_none()) {
+            problems.push(
+                "MNS_QUEUES is set but ALIBABA_ACCESS_KEY_ID / ALIBABA_ACCESS_KEY_SECRET are not"
+                    .to_owned(),
+            );
+        }
+        let wait_s = num(
+            get,
+            "MNS_WAIT_S",
+            DEFAULT_MNS_WAIT_S,
+            |v| *v <= 30,
+            &mut problems,
+        );
+        MnsConfig {
+            queues,
+            endpoints,
+            access_key_id,
+            access_key_secret,
+            wait_s,
+            problems,
+        }
+    }
+
+    /// True when queues are configured with credentials.
+    pub fn enabled(&self) -> bool {
+        !self.queues.is_empty() && self.access_key_id.is_some() && self.access_key_secret.is_some()
+    }
 }
 
 pub const DEFAULT_ACK_DEADLINE_MS: u64 = 500;
@@ -132,12 +203,14 @@ impl Config {
             apps,
             location_hint,
             var_problems: p,
+            mns: MnsConfig::from_lookup(get),
         }
     }
 
     /// Every problem, for `/healthz`.
     pub fn problems(&self) -> Vec<String> {
         let mut all = self.var_problems.clone();
+        all.extend(self.mns.problems.iter().cloned());
         for r in [&self.push_tokens, &self.fetch_tokens] {
             if let Err(e) = r {
                 all.push(e.clone());
@@ -190,5 +263,40 @@ mod tests {
         assert_eq!(c.apps.as_deref().map(<[String]>::len), Some(3));
         assert!(c.var_problems.iter().any(|p| p.contains("bad name")));
         assert_eq!(c.vendor_offset.whole_minutes(), 330);
+    }
+
+    #[test]
+    fn mns_mode() {
+        let off = cfg(&[]);
+        assert!(!off.mns.enabled());
+        assert!(off.mns.problems.is_empty());
+        let no_keys = cfg(&[(
+            "MNS_QUEUES",
+            "VoiceReportAiccs:Alicom-Queue-1-VoiceReportAiccs:shop",
+        )]);
+        assert!(!no_keys.mns.enabled());
+        assert!(no_keys
+            .problems()
+            .iter()
+            .any(|p| p.contains("ALIBABA_ACCESS_KEY_ID")));
+        assert!(
+            no_keys.var_problems.is_empty(),
+            "MNS problems never close the push route"
+        );
+        let on = cfg(&[
+            (
+                "MNS_QUEUES",
+                "VoiceReportAiccs:q1:shop, LlmSmartCallReport:q2",
+            ),
+            ("ALIBABA_ACCESS_KEY_ID", "id"),
+            ("ALIBABA_ACCESS_KEY_SECRET", "secret"),
+            ("MNS_ENDPOINT", "http://127.0.0.1:9999"),
+        ]);
+        assert!(on.mns.enabled());
+        assert_eq!(on.mns.queues.len(), 2);
+        assert_eq!(on.mns.endpoints.mns, "http://127.0.0.1:9999");
+        assert_eq!(on.mns.wait_s, 10);
+        let bad = cfg(&[("MNS_QUEUES", "Nope:q")]);
+        assert!(bad.problems().iter().any(|p| p.starts_with("MNS_QUEUES")));
     }
 }

@@ -392,7 +392,11 @@ mod tests {
         let n = normalize(MessageType::AlicomAgentCallRecord, "x".into(), &m, &c);
         assert_eq!(n.call_id.as_deref(), Some("123456789012345678901"));
         let n = normalize(MessageType::AlicomAgentCallRecord, "x".into(), &m, &cx());
-        assert_ne!(n.call_id.as_deref(), Some("123456789012345678901"), "through a float without raw");
+        assert_ne!(
+            n.call_id.as_deref(),
+            Some("123456789012345678901"),
+            "through a float without raw"
+        );
     }
 
     #[test]

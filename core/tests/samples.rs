@@ -10,20 +10,63 @@ use serde_json::{json, Value};
 
 macro_rules! fixture {
     ($dir:literal, $name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/icc/", $dir, "/", $name, ".json"))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/icc/",
+            $dir,
+            "/",
+            $name,
+            ".json"
+        ))
     };
 }
 
 const SAMPLES: [(&str, &str, &str); 9] = [
-    ("llm", "LlmSmartCallReport", fixture!("llm", "LlmSmartCallReport")),
-    ("llm", "LlmSmartCallRecord", fixture!("llm", "LlmSmartCallRecord")),
-    ("agent", "AlicomAgentCallReport", fixture!("agent", "AlicomAgentCallReport")),
-    ("agent", "AlicomAgentCallRecord", fixture!("agent", "AlicomAgentCallRecord")),
-    ("agent", "AlicomAgentCallNote", fixture!("agent", "AlicomAgentCallNote")),
-    ("bot", "VoiceReportAiccs", fixture!("bot", "VoiceReportAiccs")),
-    ("bot", "VoiceCallReportAiccs", fixture!("bot", "VoiceCallReportAiccs")),
-    ("bot", "VoiceRecordReportAiccs", fixture!("bot", "VoiceRecordReportAiccs")),
-    ("bot", "RobotCallReportAiccs", fixture!("bot", "RobotCallReportAiccs")),
+    (
+        "llm",
+        "LlmSmartCallReport",
+        fixture!("llm", "LlmSmartCallReport"),
+    ),
+    (
+        "llm",
+        "LlmSmartCallRecord",
+        fixture!("llm", "LlmSmartCallRecord"),
+    ),
+    (
+        "agent",
+        "AlicomAgentCallReport",
+        fixture!("agent", "AlicomAgentCallReport"),
+    ),
+    (
+        "agent",
+        "AlicomAgentCallRecord",
+        fixture!("agent", "AlicomAgentCallRecord"),
+    ),
+    (
+        "agent",
+        "AlicomAgentCallNote",
+        fixture!("agent", "AlicomAgentCallNote"),
+    ),
+    (
+        "bot",
+        "VoiceReportAiccs",
+        fixture!("bot", "VoiceReportAiccs"),
+    ),
+    (
+        "bot",
+        "VoiceCallReportAiccs",
+        fixture!("bot", "VoiceCallReportAiccs"),
+    ),
+    (
+        "bot",
+        "VoiceRecordReportAiccs",
+        fixture!("bot", "VoiceRecordReportAiccs"),
+    ),
+    (
+        "bot",
+        "RobotCallReportAiccs",
+        fixture!("bot", "RobotCallReportAiccs"),
+    ),
 ];
 
 const RECEIVED_MS: i64 = 1_764_000_000_000;
@@ -48,7 +91,11 @@ fn push(product: &str, body: &str, pin: Option<&str>) -> CommitRequest {
 /// The stored receipt (what the fetch API returns) for the single message of `body`.
 fn receipt(product: &str, body: &str) -> Value {
     let req = push(product, body, None);
-    assert!(req.quarantine.is_empty(), "quarantined: {:?}", req.quarantine);
+    assert!(
+        req.quarantine.is_empty(),
+        "quarantined: {:?}",
+        req.quarantine
+    );
     assert_eq!(req.rows.len(), 1);
     let row = &req.rows[0];
     let text = icc_core::inbox_protocol::Row::assemble(&row.norm, 1, &row.raw);
@@ -56,7 +103,11 @@ fn receipt(product: &str, body: &str) -> Value {
 }
 
 fn sample(name: &str) -> (&'static str, &'static str) {
-    SAMPLES.iter().find(|s| s.1 == name).map(|s| (s.0, s.2)).expect("sample")
+    SAMPLES
+        .iter()
+        .find(|s| s.1 == name)
+        .map(|s| (s.0, s.2))
+        .expect("sample")
 }
 
 /// Checks every expected field and that no other field is present.
@@ -75,7 +126,10 @@ fn check(name: &str, expected: Value) {
     obj.insert("received_at".into(), json!("2025-11-24T16:00:00.000Z"));
     obj.insert("raw".into(), raw);
     let id = got["id"].as_str().expect("id").to_owned();
-    assert!(id.starts_with(&format!("{name}:")) && id.len() == name.len() + 33, "{id}");
+    assert!(
+        id.starts_with(&format!("{name}:")) && id.len() == name.len() + 33,
+        "{id}"
+    );
     obj.insert("id".into(), json!(id));
     assert_eq!(got, want, "{name}");
 }
@@ -209,7 +263,10 @@ fn inference_picks_every_sample_type_and_pins_agree() {
         assert_eq!(inferred.rows.len(), 1, "{name}");
         assert_eq!(inferred.rows[0].message_type, name);
         let pinned = push(product, body, Some(name));
-        assert_eq!(pinned.rows[0], inferred.rows[0], "{name}: pinning changes nothing");
+        assert_eq!(
+            pinned.rows[0], inferred.rows[0],
+            "{name}: pinning changes nothing"
+        );
         // Inference never crosses products: at another product's address a sample is either
         // one of that product's types or quarantined as unknown_shape.
         for other in ["llm", "agent", "bot"].iter().filter(|p| **p != product) {
@@ -224,11 +281,20 @@ fn inference_picks_every_sample_type_and_pins_agree() {
         }
     }
     let (_, event) = sample("VoiceCallReportAiccs");
-    assert_eq!(push("llm", event, None).quarantine[0].reason, "unknown_shape");
+    assert_eq!(
+        push("llm", event, None).quarantine[0].reason,
+        "unknown_shape"
+    );
     let (_, record) = sample("LlmSmartCallRecord");
     let (_, report) = sample("LlmSmartCallReport");
-    assert_eq!(push("llm", record, Some("LlmSmartCall")).rows[0].message_type, "LlmSmartCallRecord");
-    assert_eq!(push("llm", report, Some("LlmSmartCall")).rows[0].message_type, "LlmSmartCallReport");
+    assert_eq!(
+        push("llm", record, Some("LlmSmartCall")).rows[0].message_type,
+        "LlmSmartCallRecord"
+    );
+    assert_eq!(
+        push("llm", report, Some("LlmSmartCall")).rows[0].message_type,
+        "LlmSmartCallReport"
+    );
 }
 
 #[test]
@@ -250,7 +316,9 @@ fn all_nine_in_one_body_per_product() {
 #[test]
 fn bare_object_body_is_one_message() {
     let (_, body) = sample("AlicomAgentCallReport");
-    let object = serde_json::to_string(&serde_json::from_str::<Vec<Value>>(body).expect("array")[0]).expect("json");
+    let object =
+        serde_json::to_string(&serde_json::from_str::<Vec<Value>>(body).expect("array")[0])
+            .expect("json");
     let a = push("agent", &object, None);
     let b = push("agent", body, None);
     assert_eq!(a.rows.len(), 1);
@@ -268,10 +336,21 @@ fn duration_as_string_or_number() {
 
 #[test]
 fn chinese_and_english_hangup_direction() {
-    for (v, want) in [("用户", "user"), ("机器", "machine"), ("User", "user"), ("Machine", "machine")] {
-        let r = receipt("llm", &format!(r#"[{{"call_id":"1","hangup_direction":"{v}"}}]"#));
+    for (v, want) in [
+        ("用户", "user"),
+        ("机器", "machine"),
+        ("User", "user"),
+        ("Machine", "machine"),
+    ] {
+        let r = receipt(
+            "llm",
+            &format!(r#"[{{"call_id":"1","hangup_direction":"{v}"}}]"#),
+        );
         assert_eq!(r["hangup_by"], want, "{v}");
-        let a = receipt("agent", &format!(r#"[{{"callId":"1","statusCode":"1","hangupDirection":"{v}"}}]"#));
+        let a = receipt(
+            "agent",
+            &format!(r#"[{{"callId":"1","statusCode":"1","hangupDirection":"{v}"}}]"#),
+        );
         assert_eq!(a["hangup_by"], want, "{v}");
     }
 }
@@ -325,7 +404,10 @@ fn partly_bad_body_keeps_its_valid_messages() {
     assert_eq!(r.rows.len(), 1);
     let reasons: Vec<&str> = r.quarantine.iter().map(|q| q.reason.as_str()).collect();
     assert_eq!(reasons, ["not_object", "unknown_shape"]);
-    assert_eq!(r.quarantine[1].raw.as_deref(), Some(r#"{"nothing":"known"}"#));
+    assert_eq!(
+        r.quarantine[1].raw.as_deref(),
+        Some(r#"{"nothing":"known"}"#)
+    );
 }
 
 #[test]
@@ -333,11 +415,16 @@ fn identity_ignores_key_order_and_whitespace() {
     let (_, body) = sample("LlmSmartCallReport");
     let v: Vec<Value> = serde_json::from_str(body).expect("array");
     let compact = serde_json::to_string(&v).expect("json");
-    let mut reordered: Vec<(String, Value)> = v[0].as_object().expect("obj").clone().into_iter().collect();
+    let mut reordered: Vec<(String, Value)> =
+        v[0].as_object().expect("obj").clone().into_iter().collect();
     reordered.reverse();
     let reordered = format!(
         "[ {{ {} }} ]",
-        reordered.iter().map(|(k, v)| format!("\n  {:?} :  {}", k, v)).collect::<Vec<_>>().join(" ,")
+        reordered
+            .iter()
+            .map(|(k, v)| format!("\n  {:?} :  {}", k, v))
+            .collect::<Vec<_>>()
+            .join(" ,")
     );
     let a = push("llm", body, None);
     let b = push("llm", &compact, None);
@@ -345,5 +432,8 @@ fn identity_ignores_key_order_and_whitespace() {
     assert_eq!(a.rows[0].id, b.rows[0].id);
     assert_eq!(a.rows[0].id, c.rows[0].id);
     assert_eq!(a.rows[0].hash, c.rows[0].hash);
-    assert_ne!(a.rows[0].raw, c.rows[0].raw, "raw keeps the bytes as pushed");
+    assert_ne!(
+        a.rows[0].raw, c.rows[0].raw,
+        "raw keeps the bytes as pushed"
+    );
 }

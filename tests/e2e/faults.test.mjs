@@ -67,3 +67,25 @@ test("a shorter ACK_DEADLINE_MS is honoured", T, async () => {
     await w.dispose();
   }
 });
+
+test("a late commit after a 503 is absorbed by dedup when ICC retries", T, async () => {
+  const w = await startFaultyWorker("late", { KV_FAST_PATH: "false" });
+  try {
+    const body = fixtureText("AlicomAgentCallReport");
+    const first = await w.push("agent", null, body);
+    assertIccAnswer(first, 503, 503, "inbox_timeout");
+    assert.ok(first.ms < BUDGET_MS);
+    await new Promise((r) => setTimeout(r, 1500)); // the held request commits meanwhile
+    const retry = await w.push("agent", null, body);
+    assert.equal(retry.status, 200, retry.text);
+    assert.deepEqual(retry.json, { code: 0, msg: "Success" });
+    const all = await w.allReceipts("default");
+    assert.equal(all.length, 1, "stored exactly once");
+    assert.deepEqual(all[0].raw, fixture("AlicomAgentCallReport")[0]);
+    const st = await w.stats("default");
+    assert.equal(st.json.streams.default.types.AlicomAgentCallReport.stored, 1, st.text);
+    assert.equal(st.json.streams.default.types.AlicomAgentCallReport.duplicate, 1, st.text);
+  } finally {
+    await w.dispose();
+  }
+});

@@ -203,3 +203,45 @@ test("a page stops at 4 MiB and still holds at least one receipt", { timeout: 60
     await big.dispose();
   }
 });
+
+test("limit defaults to 100", T, async () => {
+  const many = await startWorker();
+  try {
+    const batch = Array.from({ length: 150 }, (_, i) => ({ ...vcA, call_id: `m-${i}^1` }));
+    assertSuccess(await many.push("bot", null, batch));
+    const page = await many.fetchReceipts("default");
+    assert.equal(page.json.receipts.length, 100);
+    assert.equal(page.json.has_more, true);
+    assert.equal(page.json.next_after, page.json.receipts[99].seq);
+    const rest = await many.fetchReceipts("default", { after: page.json.next_after });
+    assert.equal(rest.json.receipts.length, 50);
+    assert.equal(rest.json.has_more, false);
+  } finally {
+    await many.dispose();
+  }
+});
+
+test("GET /v1/stats and /v1/streams page by 50 streams (continuation: next_after → after)", { timeout: 60_000 }, async () => {
+  const many = await startWorker();
+  try {
+    const names = Array.from({ length: 55 }, (_, i) => `app${String(i).padStart(2, "0")}`);
+    for (const app of names) assertSuccess(await many.push("bot", app, [vcA]));
+    for (const path of ["/v1/stats", "/v1/streams"]) {
+      const seen = [];
+      let after;
+      for (let page = 0; page < 5; page++) {
+        const res = await many.api("GET", after === undefined ? path : `${path}?after=${encodeURIComponent(after)}`);
+        assert.equal(res.status, 200, res.text.slice(0, 300));
+        const s = res.json.streams;
+        const got = Array.isArray(s) ? s.map((x) => (typeof x === "string" ? x : x.name ?? x.stream)) : Object.keys(s);
+        assert.ok(got.length <= 50, `${path}: page of ${got.length} streams`);
+        seen.push(...got);
+        if (res.json.next_after === null || res.json.next_after === undefined) break;
+        after = res.json.next_after;
+      }
+      assert.deepEqual([...seen].sort(), names, path);
+    }
+  } finally {
+    await many.dispose();
+  }
+});

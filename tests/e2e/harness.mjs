@@ -139,6 +139,17 @@ const FAULT_SCRIPTS = {
       return new Response(JSON.stringify({ ok: true, stored: [], duplicates: [], quarantined: [] }),
         { headers: { "content-type": "application/json" } });
     }`,
+  // The first request is held 1 s and then forwarded (it commits late, after the deadline);
+  // later requests are forwarded at once to the real Inbox of the same name.
+  late: `async fetch(request) {
+      const first = !this.seen;
+      this.seen = true;
+      const copy = new Request(request.url, { method: request.method, headers: request.headers,
+        body: request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer() });
+      if (first) await new Promise((resolve) => setTimeout(resolve, 1000));
+      const name = this.state.id.name ?? "default";
+      return this.env.REAL.get(this.env.REAL.idFromName(name)).fetch(copy);
+    }`,
 };
 
 function faultWorkerOptions(mode) {
@@ -150,11 +161,12 @@ function faultWorkerOptions(mode) {
     compatibilityDate: "2026-04-01",
     script: `
       export class Inbox {
-        constructor(state, env) { this.state = state; }
+        constructor(state, env) { this.state = state; this.env = env; }
         ${method}
       }
       export default { async fetch() { return new Response("fault-injection worker"); } };
     `,
+    durableObjects: { REAL: { className: "Inbox", scriptName: "icc-edge-inbox", useSQLite: true } },
   };
 }
 
@@ -191,7 +203,8 @@ export async function startWorker(overrides = {}) {
 
 /**
  * Starts the built worker with INBOX bound to a failing inline JS Durable Object.
- * mode: "throw" (fetch throws), 500 (answers 500), "slow" (sleeps 2 s, then answers 200).
+ * mode: "throw" (fetch throws), 500 (answers 500), "slow" (sleeps 2 s, then answers 200),
+ * "late" (first request held 1 s then forwarded to the real Inbox; later ones forwarded at once).
  */
 export async function startFaultyWorker(mode, overrides = {}) {
   const bindings = cleanBindings(overrides);

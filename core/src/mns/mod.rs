@@ -11,6 +11,7 @@
 //!    read failures ([`MnsErrorKind`] tells `MessageNotExist` / `QueueNotExist` / … apart).
 //! 5. [`decode_message_body`] turns a `MessageBody` (base64 of JSON) into JSON text.
 
+pub mod consume;
 pub mod message_body;
 pub mod mns_signature;
 pub mod queue_config;
