@@ -13,3 +13,7 @@ fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 worker-build --release "$@"
+features=(--enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory
+          --enable-multivalue --enable-reference-types --enable-exception-handling)
+"$WASM_OPT_BIN" -Oz "${features[@]}" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
+echo "build: wasm $(wc -c < build/index_bg.wasm) bytes, $(gzip -9 -c build/index_bg.wasm | wc -c) gzip"

@@ -10,8 +10,10 @@
 //! LlmSmartCallReport fixture. Runs each step for at most `seconds` (default 2) and at most
 //! `max_iterations` (default 100,000) batches, single-threaded, and prints one JSON line.
 
+use icc_core::body::{self, Element};
+use icc_core::identity::{self, RawFields};
 use icc_core::message_type::{Product, TypePin};
-use icc_core::normalize::Source;
+use icc_core::normalize::{self, Context, Source};
 use icc_core::push::{self, Arrival};
 use icc_core::vendor_time::parse_offset;
 use std::time::{Duration, Instant};
@@ -100,6 +102,124 @@ fn main() {
     // The plan alone (parse + normalize + identity).
     let plan_only = measure(budget, max_iter, || push::plan(&body, &arrival).rows.len());
 
+    // Where the time goes: each step of the plan alone, over the whole batch (each step's
+    // inputs prepared outside its timing). Step budgets are a fifth of the total budget.
+    let step_budget = budget / 5;
+    let received_at = icc_core::vendor_time::format_utc_ms(arrival.received_at_ms);
+    let parsed: Vec<(&str, serde_json::Map<String, serde_json::Value>)> = body::parse(&body)
+        .into_iter()
+        .filter_map(|e| match e {
+            Element::Message(m) => Some((m.raw, m.object)),
+            Element::Bad { .. } => None,
+        })
+        .collect();
+    let types: Vec<_> = parsed
+        .iter()
+        .map(|(_, o)| arrival.pin.type_of(arrival.product, o).expect("typed"))
+        .collect();
+    let values: Vec<serde_json::Value> = parsed
+        .iter()
+        .map(|(_, o)| serde_json::Value::Object(o.clone()))
+        .collect();
+    let fields: Vec<RawFields> = parsed
+        .iter()
+        .map(|(raw, _)| RawFields::parse(raw).expect("object"))
+        .collect();
+    let ids: Vec<String> = types
+        .iter()
+        .zip(&fields)
+        .zip(&values)
+        .map(|((t, f), v)| identity::receipt_id(*t, &identity::components(*t, f, v)))
+        .collect();
+    let steps: Vec<(&str, Measured)> = vec![
+        (
+            "body::parse (array split + each message to a serde_json Map)",
+            measure(step_budget, max_iter, || body::parse(&body).len()),
+        ),
+        (
+            "type inference",
+            measure(step_budget, max_iter, || {
+                parsed
+                    .iter()
+                    .filter(|(_, o)| arrival.pin.type_of(arrival.product, o).is_some())
+                    .count()
+            }),
+        ),
+        (
+            "Map clone into Value (row_for)",
+            measure(step_budget, max_iter, || {
+                parsed
+                    .iter()
+                    .map(|(_, o)| match serde_json::Value::Object(o.clone()) {
+                        serde_json::Value::Object(m) => m.len(),
+                        _ => 0,
+                    })
+                    .sum::<usize>()
+            }),
+        ),
+        (
+            "RawFields::parse (second parse of each message)",
+            measure(step_budget, max_iter, || {
+                parsed
+                    .iter()
+                    .filter_map(|(raw, _)| RawFields::parse(raw))
+                    .count()
+            }),
+        ),
+        (
+            "identity id (components + SHA-256)",
+            measure(step_budget, max_iter, || {
+                types
+                    .iter()
+                    .zip(&fields)
+                    .zip(&values)
+                    .map(|((t, f), v)| identity::receipt_id(*t, &identity::components(*t, f, v)).len())
+                    .sum::<usize>()
+            }),
+        ),
+        (
+            "content_hash (RFC 8785 canonical JSON + SHA-256)",
+            measure(step_budget, max_iter, || {
+                values.iter().map(|v| identity::content_hash(v).len()).sum::<usize>()
+            }),
+        ),
+        (
+            "normalize + serialize normalized receipt",
+            measure(step_budget, max_iter, || {
+                parsed
+                    .iter()
+                    .zip(&types)
+                    .zip(&fields)
+                    .zip(&ids)
+                    .map(|((((_, o), t), f), id)| {
+                        let cx = Context {
+                            stream: arrival.stream,
+                            product: arrival.product,
+                            source: arrival.source,
+                            offset: arrival.offset,
+                            received_at: &received_at,
+                            mns_message_id: None,
+                            raw_fields: Some(f),
+                        };
+                        let n = normalize::normalize(*t, id.clone(), o, &cx);
+                        serde_json::to_string(&n).map(|s| s.len()).unwrap_or(0)
+                    })
+                    .sum::<usize>()
+            }),
+        ),
+        ("to_wire (commit request JSON)", measure(step_budget, max_iter, || probe.to_wire().len())),
+        (
+            "fast_path_key (SHA-256 of the body)",
+            measure(step_budget, max_iter, || {
+                push::fast_path_key(Product::Llm, Some("bench"), arrival.pin, &body).len()
+            }),
+        ),
+    ];
+    let step_json: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|(what, m)| serde_json::json!({ "step": what, "batch_ms_p50": m.p50_ms, "batch_ms_min": m.min_ms, "iterations": m.iterations }))
+        .collect();
+
     let per_s = |m: &Measured| m.iterations as f64 * messages as f64 / m.seconds;
     let mb_s = |m: &Measured| m.iterations as f64 * body.len() as f64 / m.seconds / 1e6;
     println!(
@@ -127,6 +247,7 @@ fn main() {
                 "messages_per_s": per_s(&plan_only),
                 "mb_per_s": mb_s(&plan_only),
             },
+            "steps": step_json,
         })
     );
 }
