@@ -44,7 +44,17 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response>
                     };
                     let body = serde_json::to_string(&read)
                         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-                    pass(inbox.call(Method::Post, "/read", Some(body)).await)
+                    match inbox.call(Method::Post, "/read", Some(body)).await {
+                        Ok((status, body)) => respond::json(status, body),
+                        // A long poll interrupted (object reset or moved) is an empty page, never 5xx.
+                        Err(_) if read.wait_ms > 0 => respond::json(
+                            200,
+                            serde_json::json!({"receipts": [], "next_after": read.after, "has_more": false,
+                                               "interrupted": true})
+                            .to_string(),
+                        ),
+                        Err(_) => unavailable(),
+                    }
                 }
                 (["quarantine"], m) if get_only(&m) => pass(
                     inbox

@@ -575,6 +575,8 @@ impl Inbox {
                     (items, if full { last } else { head }, full && last < head)
                 }
                 None if now < deadline => {
+                    // Waits that ended by timeout leave closed senders behind: drop them first.
+                    self.waiters.borrow_mut().retain(|w| !w.is_canceled());
                     if self.waiters.borrow().len() >= inbox_rules::MAX_WAITERS {
                         return respond::fetch_error(
                             429,

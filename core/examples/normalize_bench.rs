@@ -173,14 +173,19 @@ fn main() {
                     .iter()
                     .zip(&fields)
                     .zip(&values)
-                    .map(|((t, f), v)| identity::receipt_id(*t, &identity::components(*t, f, v)).len())
+                    .map(|((t, f), v)| {
+                        identity::receipt_id(*t, &identity::components(*t, f, v)).len()
+                    })
                     .sum::<usize>()
             }),
         ),
         (
             "content_hash (RFC 8785 canonical JSON + SHA-256)",
             measure(step_budget, max_iter, || {
-                values.iter().map(|v| identity::content_hash(v).len()).sum::<usize>()
+                values
+                    .iter()
+                    .map(|v| identity::content_hash(v).len())
+                    .sum::<usize>()
             }),
         ),
         (
@@ -207,7 +212,10 @@ fn main() {
                     .sum::<usize>()
             }),
         ),
-        ("to_wire (commit request JSON)", measure(step_budget, max_iter, || probe.to_wire().len())),
+        (
+            "to_wire (commit request JSON)",
+            measure(step_budget, max_iter, || probe.to_wire().len()),
+        ),
         (
             "fast_path_key (SHA-256 of the body)",
             measure(step_budget, max_iter, || {

@@ -6,6 +6,10 @@
 //!
 //! `icc_core::push::plan` must never panic, and what it returns must satisfy every invariant
 //! below; a violated invariant panics so that libFuzzer records the input as a crash.
+//!
+//! `FUZZ_SKIP_KNOWN=1` masks the known core bugs listed in [`known`] (each matched by its exact
+//! signature, each with a failing test in core/tests/fuzz_regressions.rs) so that a long run can
+//! look for other bugs; anything else still crashes. Without it (the default) the target is strict.
 
 #![no_main]
 
@@ -60,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
         source: Source::Push,
         mns_message_id: None,
     };
-    check(body, &arrival);
+    known::guard(|| check(body, &arrival));
 });
 
 /// Selector byte → (product, pin, offset). Pins are built through `TypePin::parse`, the way the
@@ -383,6 +387,18 @@ fn same_identity(row: &Row, text: &str, a: &Arrival, what: &str) {
     assert_eq!(again.rows.len(), 1, "{what}: {} rows", again.rows.len());
     let r = &again.rows[0];
     assert_eq!(r.message_type, row.message_type, "{what}: type differs");
+    if r.id != row.id && known::skip() && known::nested_identity_component(&row.raw) {
+        // Known bug K2: identity keeps the raw text of a nested component. Check the rest.
+        assert_eq!(r.hash, row.hash, "{what}: content hash differs");
+        assert_eq!(r.call_id, row.call_id, "{what}: call_id differs");
+        let without_id = |norm: &str| {
+            let mut m: Map<String, Value> = serde_json::from_str(norm).expect("norm");
+            m.remove("id");
+            m
+        };
+        assert_eq!(without_id(&r.norm), without_id(&row.norm), "{what}: norm differs");
+        return;
+    }
     assert_eq!(
         r.id, row.id,
         "{what}: id differs\n  original: {:?}\n  again:    {text:?}",
@@ -459,4 +475,76 @@ fn raw_fields(json: &str) -> Option<Vec<(String, &RawValue)>> {
     let fields = de.deserialize_map(V).ok()?;
     de.end().ok()?;
     Some(fields)
+}
+
+/// Known core bugs, masked only under `FUZZ_SKIP_KNOWN=1`.
+///
+/// - K1: `vendor_time` renders an instant in the vendor offset with `OffsetDateTime::to_offset`,
+///   which panics ("local datetime out of valid range") when the local time leaves years
+///   -9999..=9999, e.g. `"start_time": 253402300799000` at +08:00. Regression tests
+///   `k1_*` in core/tests/fuzz_regressions.rs.
+/// - K2: an identity component that is a JSON object or array is taken as its raw text, so the
+///   same message with other whitespace (or nested key order) gets another `id`, e.g.
+///   `{"callId":{\n}}` vs `{"callId":{}}`. Regression tests `k2_*`.
+mod known {
+    use std::cell::Cell;
+    use std::panic::{self, AssertUnwindSafe};
+    use std::sync::{Once, OnceLock};
+
+    pub fn skip() -> bool {
+        static SKIP: OnceLock<bool> = OnceLock::new();
+        *SKIP.get_or_init(|| std::env::var("FUZZ_SKIP_KNOWN").is_ok_and(|v| v == "1"))
+    }
+
+    thread_local! {
+        static KNOWN_PANIC: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f`; under `FUZZ_SKIP_KNOWN=1` a panic with K1's signature ends the input quietly.
+    /// Any other panic goes to libFuzzer's hook (which reports it and aborts).
+    pub fn guard(f: impl FnOnce()) {
+        if !skip() {
+            return f();
+        }
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let libfuzzer_hook = panic::take_hook();
+            panic::set_hook(Box::new(move |info| {
+                let msg = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let file = info.location().map(|l| l.file()).unwrap_or("");
+                if file.ends_with("core/src/vendor_time.rs")
+                    && msg.contains("local datetime out of valid range")
+                {
+                    KNOWN_PANIC.with(|k| k.set(true));
+                    return;
+                }
+                libfuzzer_hook(info)
+            }));
+        });
+        KNOWN_PANIC.with(|k| k.set(false));
+        if panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
+            assert!(KNOWN_PANIC.with(Cell::get), "unknown panic got past the hook");
+        }
+    }
+
+    /// Whether a top-level field that can be an identity component holds an object or array.
+    pub fn nested_identity_component(raw: &str) -> bool {
+        let Some(fields) = super::raw_fields(raw) else {
+            return false;
+        };
+        ["call_id", "callId", "status_code", "status_time", "dtmf", "call_times", "type"]
+            .iter()
+            .any(|k| {
+                fields
+                    .iter()
+                    .rev()
+                    .find(|(key, _)| key == k)
+                    .is_some_and(|(_, v)| matches!(v.get().as_bytes().first(), Some(b'{' | b'[')))
+            })
+    }
 }
