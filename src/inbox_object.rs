@@ -927,14 +927,16 @@ impl DurableObject for Inbox {
             }
             (Method::Get, "/stats") => self.stats(),
             (Method::Post, "/gc") => respond::json(200, self.gc().await?.to_string()),
-            (Method::Post, p) if p.starts_with("/count/") => self.count(&p["/count/".len()..]),
+            (Method::Post, p) if p.starts_with("/count/") => {
+                self.count(p.trim_start_matches("/count/"))
+            }
             (m, p) if p.starts_with("/consumers/") => {
                 let body = if m == Method::Put {
                     req.text().await?
                 } else {
                     String::new()
                 };
-                self.consumer(m, &p["/consumers/".len()..], &body)
+                self.consumer(m, p.trim_start_matches("/consumers/"), &body)
             }
             _ => respond::fetch_error(404, "not_found", "no such inbox route"),
         }

@@ -43,9 +43,9 @@ impl<'a> RawFields<'a> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
-    /// A scalar field as text: strings unescaped, numbers and booleans by their literal text,
-    /// `null`, objects and arrays as `""`... except that objects and arrays keep their raw text
-    /// so that two different nested values never collide.
+    /// A field as text: strings unescaped, numbers and booleans by their literal text, `null`
+    /// as `""`, objects and arrays as their canonical JSON (so two different nested values
+    /// never collide, and the same one always matches).
     pub fn text(&self, key: &str) -> String {
         match self.get(key) {
             None => String::new(),
@@ -60,6 +60,11 @@ fn scalar_text(raw: &RawValue) -> String {
         serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_owned())
     } else if t == "null" {
         String::new()
+    } else if t.starts_with('{') || t.starts_with('[') {
+        // A nested value compares by its canonical form, never by its whitespace or key order.
+        serde_json::from_str::<Value>(t)
+            .map(|v| canonical_json(&v))
+            .unwrap_or_else(|_| t.to_owned())
     } else {
         t.to_owned()
     }

@@ -2,6 +2,16 @@
 //! (receipt types, body parsing, normalization, identity, answers, configuration, MNS protocol)
 //! is plain Rust, tested with native `cargo test`.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod address;
 pub mod answer;
 pub mod auth;

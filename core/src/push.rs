@@ -31,11 +31,13 @@ pub struct Arrival<'a> {
 pub fn row_for(
     t: MessageType,
     raw: &str,
-    object: &Map<String, Value>,
+    object: Map<String, Value>,
     a: &Arrival,
     received_at: &str,
 ) -> Row {
-    let value = Value::Object(object.clone());
+    let value = Value::Object(object);
+    let empty = Map::new();
+    let object = value.as_object().unwrap_or(&empty);
     let fields = RawFields::parse(raw);
     let components = match &fields {
         Some(fields) => identity::components(t, fields, &value),
@@ -69,7 +71,7 @@ pub fn plan(body: &[u8], a: &Arrival) -> CommitRequest {
     for el in body::parse(body) {
         match el {
             Element::Message(m) => match a.pin.type_of(a.product, &m.object) {
-                Some(t) => req.rows.push(row_for(t, m.raw, &m.object, a, &received_at)),
+                Some(t) => req.rows.push(row_for(t, m.raw, m.object, a, &received_at)),
                 None => req.quarantine.push(QuarantineItem::new(
                     Reason::UnknownShape,
                     a.address,

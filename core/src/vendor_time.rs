@@ -29,7 +29,7 @@ pub fn parse_offset(text: &str) -> Option<UtcOffset> {
 /// RFC 3339 text of a unix-millisecond instant, shown in `offset`.
 pub fn format_ms(epoch_ms: i64, offset: UtcOffset) -> Option<String> {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000).ok()?;
-    t.to_offset(offset).format(&Rfc3339).ok()
+    t.checked_to_offset(offset)?.format(&Rfc3339).ok()
 }
 
 /// RFC 3339 text in UTC with milliseconds, e.g. for `received_at`.
@@ -70,7 +70,7 @@ pub fn normalize(value: &Value, offset: UtcOffset) -> Option<String> {
                 return format_ms(ms, offset);
             }
             let odt = OffsetDateTime::parse(t, &Rfc3339).ok()?;
-            odt.to_offset(offset).format(&Rfc3339).ok()
+            odt.checked_to_offset(offset)?.format(&Rfc3339).ok()
         }
         _ => None,
     }

@@ -48,16 +48,29 @@ fn k1_push_with_epoch_ms_at_end_of_year_9999_plans_without_panic() {
     let req = plan_with(Product::Llm, TypePin::Infer, offset(8, 0), body);
     assert_eq!(req.rows.len(), 1);
     assert!(req.quarantine.is_empty());
-    assert_eq!(norm(&req, 0).get("started_at"), None, "an unrenderable time is omitted");
+    assert_eq!(
+        norm(&req, 0).get("started_at"),
+        None,
+        "an unrenderable time is omitted"
+    );
 }
 
 #[test]
 fn k1_vendor_time_epoch_ms_out_of_range_in_offset_is_none() {
     // Number and digit string (vendor_time.rs:32), at the top and bottom of the range.
-    assert_eq!(vendor_time::normalize(&json!(253402300799000_i64), offset(8, 0)), None);
-    assert_eq!(vendor_time::normalize(&json!("253402300799000"), offset(8, 0)), None);
+    assert_eq!(
+        vendor_time::normalize(&json!(253402300799000_i64), offset(8, 0)),
+        None
+    );
+    assert_eq!(
+        vendor_time::normalize(&json!("253402300799000"), offset(8, 0)),
+        None
+    );
     // -377705116800000 ms = -9999-01-01T00:00:00Z, which is year -10000 at -05:30.
-    assert_eq!(vendor_time::normalize(&json!(-377705116800000_i64), offset(-5, -30)), None);
+    assert_eq!(
+        vendor_time::normalize(&json!(-377705116800000_i64), offset(-5, -30)),
+        None
+    );
 }
 
 #[test]
@@ -89,7 +102,12 @@ fn k1_robot_report_info_time_out_of_range_plans_without_panic() {
 
 fn single_row_id(product: Product, pin: TypePin, body: &[u8]) -> String {
     let req = plan_with(product, pin, offset(8, 0), body);
-    assert_eq!(req.rows.len(), 1, "one row for {:?}", String::from_utf8_lossy(body));
+    assert_eq!(
+        req.rows.len(),
+        1,
+        "one row for {:?}",
+        String::from_utf8_lossy(body)
+    );
     req.rows[0].id.clone()
 }
 
@@ -100,8 +118,16 @@ fn k2_identity_ignores_whitespace_inside_nested_call_id() {
     let compact = single_row_id(Product::Agent, pin, b"{\"callId\":{}}");
     assert_eq!(spaced, compact, "same content, other whitespace: same id");
 
-    let spaced = single_row_id(Product::Bot, TypePin::Infer, br#"{"call_id":[1, 2],"callee":"1"}"#);
-    let compact = single_row_id(Product::Bot, TypePin::Infer, br#"{"call_id":[1,2],"callee":"1"}"#);
+    let spaced = single_row_id(
+        Product::Bot,
+        TypePin::Infer,
+        br#"{"call_id":[1, 2],"callee":"1"}"#,
+    );
+    let compact = single_row_id(
+        Product::Bot,
+        TypePin::Infer,
+        br#"{"call_id":[1,2],"callee":"1"}"#,
+    );
     assert_eq!(spaced, compact, "same content, other whitespace: same id");
 }
 

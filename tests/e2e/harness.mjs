@@ -216,6 +216,127 @@ export async function startFaultyWorker(mode, overrides = {}) {
   });
 }
 
+// ---------------------------------------------------------------- reliability additions
+// (additive: the exports above keep their behaviour)
+
+/**
+ * Starts the built worker with KV and Durable Object state persisted under `dir` (SQLite files on
+ * disk). Disposing it and calling this again with the same `dir` is a restart of the runtime.
+ */
+export async function startPersistentWorker(dir, overrides = {}) {
+  const bindings = cleanBindings(overrides);
+  return boot({
+    ...mainWorkerOptions(bindings, { className: "Inbox", useSQLite: true }),
+    durableObjectsPersist: path.join(dir, "do"),
+    kvPersist: path.join(dir, "kv"),
+  });
+}
+
+// A switchable fault inbox. Every request except `/commit` is forwarded to the real Inbox of the
+// same stream (reads, stats, quarantine, consumers keep working, so a test can see that nothing
+// was stored). While the object is not healed, each `/commit` fails as FAULT_HOW says:
+//   throw | 500  — fails at once (the inbox is down);
+//   hang         — answers 500 after FAULT_DELAY_MS (slower than the deadline, never commits);
+//   late         — forwards after FAULT_DELAY_MS (slower than the deadline, commits after the 503).
+// Healed, `/commit` is forwarded at once. `/__fault` (reachable only through the test's own
+// namespace handle, not through the worker) reads or sets the switch and counts failed commits.
+const FLAKY_SCRIPT = `
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  export class Inbox {
+    constructor(state, env) { this.state = state; this.env = env; }
+    async fetch(request) {
+      const url = new URL(request.url);
+      const st = this.state.storage;
+      if (url.pathname === "/__fault") {
+        if (request.method === "POST") await st.put("healed", Boolean((await request.json()).healed));
+        return Response.json({ healed: (await st.get("healed")) ?? false, failed: (await st.get("failed")) ?? 0,
+          forwarded_commits: (await st.get("forwarded")) ?? 0 });
+      }
+      const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+      const forward = () => {
+        const name = request.headers.get("x-stream") ?? this.state.id.name;
+        const copy = new Request(request.url, { method: request.method, headers: request.headers, body });
+        return this.env.REAL.get(this.env.REAL.idFromName(name)).fetch(copy);
+      };
+      if (url.pathname !== "/commit") return forward();
+      if (await st.get("healed")) {
+        await st.put("forwarded", ((await st.get("forwarded")) ?? 0) + 1);
+        return forward();
+      }
+      await st.put("failed", ((await st.get("failed")) ?? 0) + 1);
+      const delay = Number(this.env.FAULT_DELAY_MS);
+      switch (this.env.FAULT_HOW) {
+        case "throw": throw new Error("injected inbox failure");
+        case "500": return new Response("injected inbox error", { status: 500 });
+        case "hang": await sleep(delay); return new Response("injected inbox error", { status: 500 });
+        case "late": await sleep(delay); return forward();
+        default: throw new Error("unknown FAULT_HOW");
+      }
+    }
+  }
+  export default { async fetch() { return new Response("flaky-inbox worker"); } };
+`;
+
+/**
+ * Starts the built worker with INBOX bound to a switchable fault inbox (see FLAKY_SCRIPT):
+ * `how` = "throw" | "500" | "hang" | "late"; `delayMs` for hang/late (default 1500).
+ * Every stream starts broken; `w.heal(stream)` makes its commits go through to the real Inbox,
+ * `w.fault(stream)` → `{healed, failed, forwarded_commits}`. Test configuration only: the
+ * product has no switch for it.
+ */
+export async function startFlakyWorker(how, overrides = {}, { delayMs = 1500 } = {}) {
+  assert.ok(["throw", "500", "hang", "late"].includes(String(how)), `unknown flaky mode ${how}`);
+  const bindings = cleanBindings(overrides);
+  const w = await boot({
+    workers: [
+      mainWorkerOptions(bindings, { className: "Inbox", scriptName: "flaky-inbox", useSQLite: true }),
+      {
+        name: "flaky-inbox",
+        modules: true,
+        compatibilityDate: "2026-04-01",
+        script: FLAKY_SCRIPT,
+        bindings: { FAULT_HOW: String(how), FAULT_DELAY_MS: String(delayMs) },
+        durableObjects: {
+          REAL: { className: "Inbox", scriptName: "icc-edge-inbox", useSQLite: true },
+          FAULT: { className: "Inbox", useSQLite: true },
+        },
+      },
+    ],
+  });
+  async function control(stream, body) {
+    const ns = await w.mf.getDurableObjectNamespace("FAULT", "flaky-inbox");
+    const res = await ns.get(ns.idFromName(stream)).fetch("https://inbox/__fault",
+      body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
+    return res.json();
+  }
+  w.fault = (stream = "default") => control(stream);
+  w.heal = (stream = "default") => control(stream, { healed: true });
+  w.breakAgain = (stream = "default") => control(stream, { healed: false });
+  return w;
+}
+
+/** The documented sample message of `type` with its call id (`call_id` or `callId`) replaced. */
+export function sampleWithCallId(type, callId) {
+  const m = structuredClone(fixture(type)[0]);
+  if ("callId" in m) m.callId = callId;
+  else m.call_id = callId;
+  return m;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function mapLimit(items, limit, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
 function makeClient(mf) {
   const base = "http://inbox.test";
 

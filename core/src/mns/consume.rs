@@ -52,7 +52,7 @@ pub fn plan_batch(
                     match el {
                         Element::Message(msg) => {
                             req.rows
-                                .push(row_for(t, msg.raw, &msg.object, &arrival, &received_at))
+                                .push(row_for(t, msg.raw, msg.object, &arrival, &received_at))
                         }
                         Element::Bad { reason, raw } => req.quarantine.push(QuarantineItem::new(
                             reason,
