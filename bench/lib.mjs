@@ -4,8 +4,11 @@
 
 import http from "node:http";
 import { readFileSync, readdirSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
+
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const now = () => performance.now();
@@ -163,6 +166,50 @@ export function cpuDelta(a, b) {
   return b.statNs - a.statNs;
 }
 
+/** Machine-wide busy and iowait ticks (all CPUs) from /proc/stat. */
+function systemSample() {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busyNs: (total - f[3] - f[4]) * TICK_NS, iowaitNs: f[4] * TICK_NS };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A measurement window: CPU of workerd, of this Node process (load generator + Miniflare's
+ * control side) and of everything else on the machine (other jobs), over the wall time.
+ * end() → { seconds, workerd_ms, bench_ms, others_pct, iowait_pct } (pct = share of all cores).
+ */
+export function cpuWindow(pid) {
+  const w0 = cpuSample(pid);
+  const s0 = systemSample();
+  const u0 = process.cpuUsage();
+  const t0 = now();
+  return () => {
+    const seconds = (now() - t0) / 1000;
+    const workerd = cpuDelta(w0, cpuSample(pid));
+    const s1 = systemSample();
+    const u = process.cpuUsage(u0);
+    const benchNs = (u.user + u.system) * 1000;
+    const capacityNs = seconds * 1e9 * os.cpus().length;
+    let others = null;
+    let iowait = null;
+    if (s0 && s1 && workerd !== null) {
+      others = Math.max(0, ((s1.busyNs - s0.busyNs - workerd - benchNs) / capacityNs) * 100);
+      iowait = ((s1.iowaitNs - s0.iowaitNs) / capacityNs) * 100;
+    }
+    return {
+      seconds,
+      workerd_ms: workerd === null ? null : workerd / 1e6,
+      bench_ms: benchNs / 1e6,
+      others_pct: others,
+      iowait_pct: iowait,
+    };
+  };
+}
+
 // ---------------------------------------------------------------- message batches
 
 const FIXTURE = JSON.parse(
@@ -209,18 +256,21 @@ export class Inbox {
 export default { async fetch() { return Response.json(CALLS); } };
 `;
 
-const HELLO = `export default { async fetch() { return new Response('{"ok":true}'); } };`;
+// Start-time baselines: JS workers with the same bindings and Durable Object classes as the real
+// one, so that the difference is this worker's own module (wasm and glue), not Miniflare's
+// KV/Durable Object plumbing.
+const STUB_CLASSES = `import { DurableObject } from "cloudflare:workers";
+export class Inbox extends DurableObject {}
+export class Directory extends DurableObject {}`;
+const HELLO = `${STUB_CLASSES}
+export default { async fetch() { return new Response('{"ok":true}'); } };`;
+const WASM_ONLY = `${STUB_CLASSES}
+import m from "./index_bg.wasm";
+export default { async fetch() { return new Response(String(WebAssembly.Module.exports(m).length)); } };`;
 
-function workerOptions(scriptPath, inbox, bindings) {
+function bindingOptions(inbox, bindings) {
   return {
     name: "icc-edge-inbox",
-    modules: true,
-    scriptPath,
-    modulesRoot: path.dirname(scriptPath),
-    modulesRules: [
-      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"], fallthrough: true },
-    ],
     compatibilityDate: "2026-04-01",
     durableObjects: { INBOX: inbox, DIRECTORY: { className: "Directory", useSQLite: true } },
     kvNamespaces: ["DEDUP"],
@@ -228,10 +278,23 @@ function workerOptions(scriptPath, inbox, bindings) {
   };
 }
 
+function workerOptions(scriptPath, inbox, bindings) {
+  return {
+    ...bindingOptions(inbox, bindings),
+    modules: true,
+    scriptPath,
+    modulesRoot: path.dirname(scriptPath),
+    modulesRules: [
+      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"], fallthrough: true },
+    ],
+  };
+}
+
 /**
  * Starts workerd (through Miniflare) listening on 127.0.0.1 on a free port.
  * kind: "real" (the built worker, real Inbox), "fake" (the built worker, INBOX bound to the
- * no-op inbox above), "hello" (a one-line JS worker, for the start-time baseline).
+ * no-op inbox above), "hello" (a JS worker with the same bindings, for the start-time baseline).
  * persistDir: Durable Object and KV state on disk there (else in memory).
  */
 export async function startRuntime({ kind, scriptPath, persistDir, bindings = BINDINGS }) {
@@ -264,6 +327,7 @@ export async function startRuntime({ kind, scriptPath, persistDir, bindings = BI
   const shared = {
     host: "127.0.0.1",
     port: 0,
+    cf: false, // never fetch Request.cf from the network
     log: new Log(process.env.BENCH_LOG ? LogLevel.DEBUG : LogLevel.NONE),
     handleRuntimeStdio: (stdout, stderr) => {
       stdout.on("data", onChunk);
@@ -275,21 +339,17 @@ export async function startRuntime({ kind, scriptPath, persistDir, bindings = BI
     shared.kvPersist = path.join(persistDir, "kv");
   }
   let options;
+  const sameBindings = bindingOptions({ className: "Inbox", useSQLite: true }, bindings);
   if (kind === "hello") {
-    options = { ...shared, name: "hello", modules: true, compatibilityDate: "2026-04-01", script: HELLO };
+    options = { ...shared, ...sameBindings, modules: true, script: HELLO };
   } else if (kind === "wasm-only") {
     const dir = path.dirname(scriptPath);
     options = {
       ...shared,
-      name: "wasm-only",
-      compatibilityDate: "2026-04-01",
+      ...sameBindings,
+      modulesRoot: dir,
       modules: [
-        {
-          type: "ESModule",
-          path: path.join(dir, "wasm-only.mjs"),
-          contents: `import m from "./index_bg.wasm";
-export default { async fetch() { return new Response(String(WebAssembly.Module.exports(m).length)); } };`,
-        },
+        { type: "ESModule", path: path.join(dir, "wasm-only.mjs"), contents: WASM_ONLY },
         { type: "CompiledWasm", path: path.join(dir, "index_bg.wasm"), contents: readFileSync(path.join(dir, "index_bg.wasm")) },
       ],
     };
@@ -309,15 +369,24 @@ export default { async fetch() { return new Response(String(WebAssembly.Module.e
   const before = new Set(childWorkerdPids());
   const t0 = now();
   const mf = new Miniflare(options);
-  const url = await mf.ready;
+  let url;
+  try {
+    url = await mf.ready;
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw new Error(`${kind} runtime did not start: ${e.message}\n${logText.slice(-2000)}`);
+  }
   const readyMs = now() - t0;
   const base = `http://127.0.0.1:${url.port}`;
   const client = new Client(base);
   const t1 = now();
-  const first = await client.request("GET", kind === "real" || kind === "fake" ? "/healthz" : "/");
+  const first = await client.request("GET", kind === "real" || kind === "fake" ? "/healthz" : "/").catch((e) => ({ status: 0, text: String(e) }));
   const firstMs = now() - t1;
   client.close();
-  if (first.status !== 200) throw new Error(`${kind} runtime: first request answered ${first.status} ${first.text}`);
+  if (first.status !== 200) {
+    await mf.dispose().catch(() => {});
+    throw new Error(`${kind} runtime: first request answered ${first.status} ${first.text}`);
+  }
   const pid = childWorkerdPids().find((p) => !before.has(p)) ?? null;
   return {
     mf,

@@ -16,8 +16,7 @@ import {
   Client,
   FETCH_TOKEN,
   batch,
-  cpuDelta,
-  cpuSample,
+  cpuWindow,
   median,
   now,
   sleep,
@@ -158,7 +157,8 @@ async function measureStartup(scriptPath, wasm) {
   const kinds = ["hello", "wasm-only", "real"];
   const ready = Object.fromEntries(kinds.map((k) => [k, []]));
   const first = Object.fromEntries(kinds.map((k) => [k, []]));
-  for (let i = 0; i < q(3, 1); i++) {
+  for (const kind of kinds) await (await startRuntime({ kind, scriptPath })).dispose(); // warm-up, not counted
+  for (let i = 0; i < q(5, 1); i++) {
     for (const kind of kinds) {
       const rt = await startRuntime({ kind, scriptPath });
       ready[kind].push(rt.readyMs);
@@ -205,7 +205,7 @@ function measureNative(bodyFile) {
 async function series(rt, client, stream, bodies, { maxMs }) {
   const lat = [];
   const statuses = {};
-  const c0 = cpuSample(rt.pid);
+  const end = cpuWindow(rt.pid);
   const t0 = now();
   for (const body of bodies) {
     if (now() - t0 > maxMs || remainingMs() < 30_000) break;
@@ -213,8 +213,14 @@ async function series(rt, client, stream, bodies, { maxMs }) {
     lat.push(r.ms);
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   }
-  const cpu = cpuDelta(c0, cpuSample(rt.pid));
-  return { lat, statuses, cpuMsPerPush: cpu === null || !lat.length ? null : cpu / 1e6 / lat.length };
+  const w = end();
+  return {
+    lat,
+    statuses,
+    cpuMsPerPush: w.workerd_ms === null || !lat.length ? null : w.workerd_ms / lat.length,
+    othersPct: w.others_pct,
+    iowaitPct: w.iowait_pct,
+  };
 }
 
 const allOk = (statuses) => Object.keys(statuses).every((s) => s === "200");
@@ -253,6 +259,8 @@ async function measurePushLatency(rt) {
       kind: "new",
       ...roundSummary(summary(fresh.lat)),
       workerd_cpu_ms_per_push: r2(fresh.cpuMsPerPush),
+      others_cpu_pct: r2(fresh.othersPct, 0),
+      iowait_pct: r2(fresh.iowaitPct, 0),
       statuses: fresh.statuses,
       ok: allOk(fresh.statuses) && afterNew.stored === (fresh.lat.length + 5) * size,
       stored_check: `${afterNew.stored} stored for ${(fresh.lat.length + 5) * size} sent`,
@@ -283,6 +291,8 @@ async function measurePushLatency(rt) {
       kind: "resend (same bytes)",
       ...roundSummary(summary(dup.lat)),
       workerd_cpu_ms_per_push: r2(dup.cpuMsPerPush),
+      others_cpu_pct: r2(dup.othersPct, 0),
+      iowait_pct: r2(dup.iowaitPct, 0),
       statuses: dup.statuses,
       ok: allOk(dup.statuses) && check.no_inbox_call,
       stored_check: `kv_answered +${check.kv_answered_delta}, received +${check.received_delta}, inbox commits ${commits}`,
@@ -300,6 +310,8 @@ async function measurePushLatency(rt) {
       kind: "duplicate, other bytes",
       ...roundSummary(summary(reb.lat)),
       workerd_cpu_ms_per_push: r2(reb.cpuMsPerPush),
+      others_cpu_pct: r2(reb.othersPct, 0),
+      iowait_pct: r2(reb.iowaitPct, 0),
       statuses: reb.statuses,
       ok: allOk(reb.statuses) && b2.stored === b1.stored && b2.duplicate - b1.duplicate === reb.lat.length * size,
       stored_check: `stored +${b2.stored - b1.stored}, duplicate +${b2.duplicate - b1.duplicate}`,
@@ -329,7 +341,7 @@ async function measureFetch(rt) {
     let bytes = 0;
     let bad = 0;
     const t0 = now();
-    const c0 = cpuSample(rt.pid);
+    const end = cpuWindow(rt.pid);
     for (let i = 0; i < n && now() - t0 < 30_000; i++) {
       // Pages spread over the stream (after = a seq below head - limit).
       const after = Math.floor(((i * 7919) % 1000) / 1000 * Math.max(0, head - limit));
@@ -339,12 +351,13 @@ async function measureFetch(rt) {
       const got = r.status === 200 ? JSON.parse(r.text).receipts.length : -1;
       if (got !== limit) bad++;
     }
-    const cpu = cpuDelta(c0, cpuSample(rt.pid));
+    const cw = end();
     results.fetch_latency.push({
       receipts: limit,
       ...roundSummary(summary(lat)),
       page_bytes: Math.round(bytes / (lat.length || 1)),
-      workerd_cpu_ms_per_page: r2(cpu === null ? null : cpu / 1e6 / lat.length),
+      workerd_cpu_ms_per_page: r2(cw.workerd_ms === null ? null : cw.workerd_ms / lat.length),
+      others_cpu_pct: r2(cw.others_pct, 0),
       ok: bad === 0,
     });
   }
@@ -374,8 +387,7 @@ async function measureSustained(rt) {
     if (w.status === 200) accepted.push(next);
     next++;
     log(`sustained: ${c} concurrent pushers × ${SUSTAIN_S} s, ${size}-message batches (${stream})`);
-    const c0 = cpuSample(rt.pid);
-    const u0 = process.cpuUsage();
+    const end = cpuWindow(rt.pid);
     const t0 = now();
     const stopAt = t0 + SUSTAIN_S * 1000;
     let tEnd = t0;
@@ -397,8 +409,7 @@ async function measureSustained(rt) {
     };
     await Promise.all(Array.from({ length: c }, pusher));
     const elapsed = (tEnd - t0) / 1000;
-    const cpu = cpuDelta(c0, cpuSample(rt.pid));
-    const u = process.cpuUsage(u0);
+    const cw = end();
     const timedAccepted = (accepted.length - (w.status === 200 ? 1 : 0)) * size;
 
     // Count check: every accepted message is in the stream (paged read of all receipts).
@@ -439,8 +450,10 @@ async function measureSustained(rt) {
       ...Object.fromEntries(Object.entries(roundSummary(summary(lat))).filter(([k]) => k !== "n")),
       statuses,
       request_errors: errors,
-      workerd_cpu_pct: r2(cpu === null ? null : (cpu / 1e9 / elapsed) * 100, 0),
-      bench_process_cpu_pct: r2(((u.user + u.system) / 1e6 / elapsed) * 100, 0),
+      workerd_cpu_pct: r2(cw.workerd_ms === null ? null : (cw.workerd_ms / 1e3 / cw.seconds) * 100, 0),
+      bench_process_cpu_pct: r2((cw.bench_ms / 1e3 / cw.seconds) * 100, 0),
+      others_cpu_pct: r2(cw.others_pct, 0),
+      iowait_pct: r2(cw.iowait_pct, 0),
       check: {
         accepted_total: accepted.length * size,
         sent_total: sent,
@@ -516,6 +529,38 @@ async function measureWorkerWork(scriptPath) {
   results.wasm_in_worker = out;
 }
 
+// ---------------------------------------------------------------- durable vs in memory
+
+/** The 100-message all-new push again, with Durable Object and KV state in memory (no disk). */
+async function measureInMemory(scriptPath) {
+  const rt = await startRuntime({ kind: "real", scriptPath });
+  runtimes.add(rt);
+  const client = new Client(rt.base, { sockets: 1 });
+  const size = 100;
+  const stream = "mem-100";
+  const prefix = `bench-${RUN_ID}-${stream}`;
+  for (let w = 0; w < 5; w++) await client.push("llm", stream, batch(`${prefix}-warm`, w * size, size));
+  const n = q(300, 30);
+  log(`push latency: ${n} × ${size}-message batches, all new, state in memory`);
+  const bodies = Array.from({ length: n }, (_, i) => batch(prefix, i * size, size));
+  const s = await series(rt, client, stream, bodies, { maxMs: 40_000 });
+  const st = await client.stats(stream);
+  results.push_latency.push({
+    batch: size,
+    kind: "new, state in memory",
+    ...roundSummary(summary(s.lat)),
+    workerd_cpu_ms_per_push: r2(s.cpuMsPerPush),
+    others_cpu_pct: r2(s.othersPct, 0),
+    iowait_pct: r2(s.iowaitPct, 0),
+    statuses: s.statuses,
+    ok: allOk(s.statuses) && st.stored === (s.lat.length + 5) * size,
+    stored_check: `${st.stored} stored for ${(s.lat.length + 5) * size} sent (not durable: comparison only)`,
+  });
+  client.close();
+  await rt.dispose();
+  runtimes.delete(rt);
+}
+
 // ---------------------------------------------------------------- targets, table
 
 function evaluateTargets() {
@@ -587,7 +632,7 @@ function report() {
   out.push("PUSH ANSWER LATENCY (one connection, sequential; LlmSmartCallReport messages)");
   out.push(
     table(
-      ["batch", "kind", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "workerd CPU ms/push", "check"],
+      ["batch", "kind", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "workerd CPU ms/push", "others %", "check"],
       results.push_latency.map((r) => [
         r.batch,
         r.kind,
@@ -597,15 +642,27 @@ function report() {
         r.p99_ms,
         r.max_ms,
         r.workerd_cpu_ms_per_push,
+        r.others_cpu_pct,
         `${r.ok ? "ok" : "FAIL"}: ${r.stored_check}`,
       ]),
     ),
   );
+  const lat = (size, kind) => results.push_latency.find((r) => r.batch === size && r.kind === kind);
+  const alone = results.wasm_in_worker?.sizes?.[100];
+  const mem = lat(100, "new, state in memory");
+  const disk = lat(100, "new");
+  if (alone || mem || disk) {
+    out.push("");
+    out.push("  100-message all-new push, layer by layer (p50 wall / workerd CPU per push):");
+    if (alone) out.push(`    worker alone, no-op inbox:         ${alone.p50_ms} ms / ${alone.workerd_cpu_ms_per_push} ms CPU`);
+    if (mem) out.push(`    + real inbox, state in memory:     ${mem.p50_ms} ms / ${mem.workerd_cpu_ms_per_push} ms CPU (p99 ${mem.p99_ms})`);
+    if (disk) out.push(`    + state on disk (durable):         ${disk.p50_ms} ms / ${disk.workerd_cpu_ms_per_push} ms CPU (p99 ${disk.p99_ms})`);
+  }
   out.push("");
   out.push(`SUSTAINED PUSH (100-message batches, one stream per row, ${SUSTAIN_S} s each)`);
   out.push(
     table(
-      ["pushers", "accepted msg/s", "pushes", "p50 ms", "p99 ms", "non-200", "workerd CPU %", "bench CPU %", "count check"],
+      ["pushers", "accepted msg/s", "pushes", "p50 ms", "p99 ms", "non-200", "workerd CPU %", "bench CPU %", "others %", "count check"],
       results.sustained.map((s) => [
         s.pushers,
         s.accepted_msgs_per_s,
@@ -617,6 +674,7 @@ function report() {
           .reduce((a, [, v]) => a + v, 0) + s.request_errors,
         s.workerd_cpu_pct,
         s.bench_process_cpu_pct,
+        s.others_cpu_pct,
         `${s.ok ? "ok" : "FAIL"}: ${s.check.accepted_total} accepted, ${s.check.receipts_read} read back, lost ${s.check.lost}`,
       ]),
     ),
@@ -625,7 +683,7 @@ function report() {
   out.push("FETCH LATENCY (GET /v1/streams/lat-1000/receipts, pages spread over the stream)");
   out.push(
     table(
-      ["receipts", "n", "p50 ms", "p95 ms", "p99 ms", "page KB", "workerd CPU ms/page", "check"],
+      ["receipts", "n", "p50 ms", "p95 ms", "p99 ms", "page KB", "workerd CPU ms/page", "others %", "check"],
       results.fetch_latency.map((f) => [
         f.receipts,
         f.n,
@@ -634,6 +692,7 @@ function report() {
         f.p99_ms,
         (f.page_bytes / 1024).toFixed(0),
         f.workerd_cpu_ms_per_page,
+        f.others_cpu_pct,
         f.ok ? "ok" : "FAIL",
       ]),
     ),
@@ -769,6 +828,8 @@ async function main() {
   await measureSustained(rt);
   await rt.dispose();
   runtimes.delete(rt);
+
+  if (remainingMs() > 60_000) await measureInMemory(scriptPath);
 
   results.machine.loadavg_end = os.loadavg().map((x) => r2(x));
   results.seconds = r2((now() - T_START) / 1000, 1);

@@ -12,9 +12,6 @@
 #   FUZZ_TIMEOUT=30         seconds one input may take before libFuzzer calls it a hang
 #   FUZZ_SANITIZER=none     core has no `unsafe`; `address` is available but about 2x slower
 #   FUZZ_EXTRA=""           more libFuzzer flags, e.g. "-max_total_time=600"
-#   FUZZ_SKIP_KNOWN=0       1 (or a list: K1,K2) masks the known core bugs listed in fuzz/fuzz_targets/push_body.rs
-#                           (`mod known`, each with a failing test in
-#                           core/tests/fuzz_regressions.rs) to hunt for others; 0 is strict
 #
 # Seeds come from tests/fixtures/icc (copied into fuzz/corpus/<target>/ at run time; the corpus,
 # fuzz/artifacts and fuzz/target are git-ignored). A crash leaves its input in
@@ -31,7 +28,6 @@ FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-65536}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-30}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
 FUZZ_EXTRA=${FUZZ_EXTRA:-}
-export FUZZ_SKIP_KNOWN=${FUZZ_SKIP_KNOWN:-0}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(push_body mns_body)
 
@@ -103,7 +99,7 @@ run_target() {
   local target=$1 runs=$2 log="$LOGS/$1.log" status=0
   "seed_$target"
   mkdir -p "fuzz/artifacts/$target"
-  echo "== fuzz: $target, $runs executions (max_len $FUZZ_MAX_LEN, FUZZ_SKIP_KNOWN=$FUZZ_SKIP_KNOWN), log $log"
+  echo "== fuzz: $target, $runs executions (max_len $FUZZ_MAX_LEN), log $log"
   # shellcheck disable=SC2086
   cargo +nightly fuzz run -s "$FUZZ_SANITIZER" "$target" "fuzz/corpus/$target" -- \
     -runs="$runs" -max_len="$FUZZ_MAX_LEN" -timeout="$FUZZ_TIMEOUT" \

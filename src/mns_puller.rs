@@ -75,6 +75,7 @@ struct Cycle {
     stored: i64,
     duplicates: i64,
     deleted: i64,
+    delete_failed: i64,
     quarantined: i64,
     error: Option<String>,
 }
@@ -190,6 +191,7 @@ impl MnsPuller {
         self.add("stored", c.stored);
         self.add("duplicates", c.duplicates);
         self.add("deleted", c.deleted);
+        self.add("delete_failed", c.delete_failed);
         self.add("quarantined", c.quarantined);
         if let Some(e) = &c.error {
             self.add("errors", 1);
@@ -273,6 +275,7 @@ impl MnsPuller {
         match parse_batch_delete_error_body(&body) {
             Ok(BatchDeleteErrorBody::Partial(failures)) => {
                 c.deleted = refs.len() as i64 - failures.len() as i64;
+                c.delete_failed = failures.len() as i64;
                 for f in &failures {
                     // A stale handle's message reappears and is absorbed by dedup.
                     worker::console_log!("mns delete entry failed: {}", f.error_code);

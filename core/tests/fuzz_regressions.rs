@@ -1,6 +1,5 @@
 //! Inputs found by fuzzing (fuzz/fuzz_targets/push_body.rs, `bash scripts/fuzz.sh`), kept as
-//! native tests. Each test names the known bug it covers (K1, K2: see `mod known` in the fuzz
-//! target). A test here fails until its bug is fixed in core/src.
+//! native tests. Each test names the bug it covers (K1, K2, described below).
 
 use icc_core::inbox_protocol::CommitRequest;
 use icc_core::message_type::{MessageType, Product, TypePin};
@@ -53,6 +52,18 @@ fn k1_push_with_epoch_ms_at_end_of_year_9999_plans_without_panic() {
         None,
         "an unrenderable time is omitted"
     );
+}
+
+/// The input the fuzzer found (after 3.4 M executions): selector 0x0e = bot product,
+/// `type=RobotCallReportAiccs`, +08:00; a `status_time` of 253402300799999 ms.
+#[test]
+fn k1_fuzz_found_robot_status_time_at_end_of_year_9999() {
+    let body = b"[\n  {     \"status_time\":253402300799999\n}\n]\n";
+    let pin = TypePin::Exact(MessageType::RobotCallReportAiccs);
+    let req = plan_with(Product::Bot, pin, offset(8, 0), body);
+    assert_eq!(req.rows.len(), 1);
+    assert!(req.quarantine.is_empty());
+    assert_eq!(norm(&req, 0).get("status_at"), None);
 }
 
 #[test]

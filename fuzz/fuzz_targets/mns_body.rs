@@ -53,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_batch_delete_error_body(text);
 
     if let Ok(r) = parse_query_token_response(text) {
-        let _ = (r.token.refresh_due_ms(), r.token.is_fresh(0), r.token.is_fresh(i64::MAX));
+        let _ = (
+            r.token.refresh_due_ms(),
+            r.token.is_fresh(0),
+            r.token.is_fresh(i64::MAX),
+        );
         let _ = format!("{:?}", r.token);
     }
     let _ = parse_china_time_ms(text);

@@ -6,10 +6,7 @@
 //!
 //! `icc_core::push::plan` must never panic, and what it returns must satisfy every invariant
 //! below; a violated invariant panics so that libFuzzer records the input as a crash.
-//!
-//! `FUZZ_SKIP_KNOWN=1` (or a list such as `K2`) masks the known core bugs listed in [`known`] (each matched by its exact
-//! signature, each with a failing test in core/tests/fuzz_regressions.rs) so that a long run can
-//! look for other bugs; anything else still crashes. Without it (the default) the target is strict.
+//! Every crash found so far is a native test in core/tests/fuzz_regressions.rs.
 
 #![no_main]
 
@@ -18,7 +15,9 @@ use std::fmt;
 
 use base64::Engine as _;
 use icc_core::body::MAX_MESSAGE_BYTES;
-use icc_core::inbox_protocol::{CommitRequest, CommitWire, QuarantineItem, Row, RowKey, WIRE_CHUNK_BYTES};
+use icc_core::inbox_protocol::{
+    CommitRequest, CommitWire, QuarantineItem, Row, RowKey, WIRE_CHUNK_BYTES,
+};
 use icc_core::message_type::{MessageType, Product, TypePin};
 use icc_core::normalize::Source;
 use icc_core::push::{plan, Arrival};
@@ -64,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
         source: Source::Push,
         mns_message_id: None,
     };
-    known::guard(|| check(body, &arrival));
+    check(body, &arrival);
 });
 
 /// Selector byte → (product, pin, offset). Pins are built through `TypePin::parse`, the way the
@@ -76,10 +75,7 @@ fn select(sel: u8) -> (Product, TypePin, UtcOffset) {
         names.push(Some("LlmSmartCall"));
     }
     names.extend(product.types().iter().map(|t| Some(t.as_str())));
-    let name = names
-        .get(usize::from(sel / 3 % 5))
-        .copied()
-        .unwrap_or(None);
+    let name = names.get(usize::from(sel / 3 % 5)).copied().unwrap_or(None);
     let pin = TypePin::parse(product, name).expect("a product's own type is a valid pin");
     let (h, m) = OFFSETS[usize::from(sel / 15) % OFFSETS.len()];
     let offset = UtcOffset::from_hms(h, m, 0).expect("valid offset");
@@ -107,7 +103,11 @@ fn expected<'a>(body: &'a [u8], a: &Arrival) -> Vec<Expect<'a>> {
     if serde_json::from_str::<IgnoredAny>(text).is_err() {
         return whole("not_json");
     }
-    match text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
+    match text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first()
+    {
         Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
             Ok(items) => items.into_iter().map(|r| element(r.get(), a)).collect(),
             Err(_) => whole("not_json"),
@@ -134,7 +134,9 @@ fn element<'a>(raw: &'a str, a: &Arrival) -> Expect<'a> {
         None => Expect::Bad("unknown_shape", raw.as_bytes()),
         Some(t) => {
             match a.pin {
-                TypePin::Infer => assert_eq!(t.product(), a.product, "inferred type of another product"),
+                TypePin::Infer => {
+                    assert_eq!(t.product(), a.product, "inferred type of another product")
+                }
                 TypePin::Exact(p) => assert_eq!(t, p, "pinned type not used"),
                 TypePin::LlmSmartCall => assert_eq!(t.product(), Product::Llm),
             }
@@ -163,8 +165,13 @@ fn check(body: &[u8], a: &Arrival) {
     for (i, e) in expect.iter().enumerate() {
         match *e {
             Expect::Row(t, raw) => {
-                let row = rows.next().unwrap_or_else(|| panic!("element {i}: no row for {e:?}"));
-                assert_eq!(row.raw, raw, "element {i}: row raw is not the element's exact text");
+                let row = rows
+                    .next()
+                    .unwrap_or_else(|| panic!("element {i}: no row for {e:?}"));
+                assert_eq!(
+                    row.raw, raw,
+                    "element {i}: row raw is not the element's exact text"
+                );
                 assert_eq!(row.message_type, t.as_str(), "element {i}: row type");
                 check_row(row, t, a);
             }
@@ -196,7 +203,13 @@ fn is_hex32(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-const TIME_FIELDS: [&str; 5] = ["originated_at", "rang_at", "started_at", "ended_at", "status_at"];
+const TIME_FIELDS: [&str; 5] = [
+    "originated_at",
+    "rang_at",
+    "started_at",
+    "ended_at",
+    "status_at",
+];
 const TEXT_FIELDS: [&str; 13] = [
     "call_id",
     "out_id",
@@ -226,14 +239,34 @@ fn check_row(row: &Row, t: MessageType, a: &Arrival) {
         Err(e) => panic!("norm is not a JSON object ({e}): {:?}", row.norm),
     };
     assert_eq!(norm.get("schema"), Some(&Value::from(1)), "schema");
-    assert_eq!(norm.get("id").and_then(Value::as_str), Some(row.id.as_str()), "norm id");
-    assert_eq!(norm.get("type").and_then(Value::as_str), Some(t.as_str()), "norm type");
+    assert_eq!(
+        norm.get("id").and_then(Value::as_str),
+        Some(row.id.as_str()),
+        "norm id"
+    );
+    assert_eq!(
+        norm.get("type").and_then(Value::as_str),
+        Some(t.as_str()),
+        "norm type"
+    );
     assert_eq!(norm.get("stream").and_then(Value::as_str), Some(a.stream));
-    assert_eq!(norm.get("product").and_then(Value::as_str), Some(a.product.as_str()));
+    assert_eq!(
+        norm.get("product").and_then(Value::as_str),
+        Some(a.product.as_str())
+    );
     assert_eq!(norm.get("source").and_then(Value::as_str), Some("push"));
-    assert_eq!(norm.get("received_at").and_then(Value::as_str), Some(RECEIVED_AT));
-    assert!(!norm.contains_key("seq") && !norm.contains_key("raw"), "norm has seq/raw");
-    assert!(!norm.contains_key("mns_message_id"), "mns_message_id on a push");
+    assert_eq!(
+        norm.get("received_at").and_then(Value::as_str),
+        Some(RECEIVED_AT)
+    );
+    assert!(
+        !norm.contains_key("seq") && !norm.contains_key("raw"),
+        "norm has seq/raw"
+    );
+    assert!(
+        !norm.contains_key("mns_message_id"),
+        "mns_message_id on a push"
+    );
     assert_eq!(
         norm.get("call_id").and_then(Value::as_str),
         row.call_id.as_deref(),
@@ -246,17 +279,25 @@ fn check_row(row: &Row, t: MessageType, a: &Arrival) {
     }
     for k in TEXT_FIELDS {
         if let Some(v) = norm.get(k) {
-            let s = v.as_str().unwrap_or_else(|| panic!("norm.{k} is not a string: {v}"));
+            let s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("norm.{k} is not a string: {v}"));
             assert!(!s.is_empty(), "norm.{k} is empty");
         }
     }
     // Times are RFC 3339 in the vendor offset.
     for k in TIME_FIELDS {
         if let Some(v) = norm.get(k) {
-            let s = v.as_str().unwrap_or_else(|| panic!("norm.{k} is not a string"));
+            let s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("norm.{k} is not a string"));
             let odt = OffsetDateTime::parse(s, &Rfc3339)
                 .unwrap_or_else(|e| panic!("norm.{k} = {s:?} is not RFC 3339: {e}"));
-            assert_eq!(odt.offset(), a.offset, "norm.{k} = {s:?} not in the vendor offset");
+            assert_eq!(
+                odt.offset(),
+                a.offset,
+                "norm.{k} = {s:?} not in the vendor offset"
+            );
         }
     }
     if let Some(v) = norm.get("duration_s") {
@@ -273,13 +314,19 @@ fn check_row(row: &Row, t: MessageType, a: &Arrival) {
         let tags = v.as_object().expect("tags is an object");
         for tv in tags.values() {
             let ok = tv.is_string()
-                || tv.as_array().is_some_and(|l| l.iter().all(Value::is_string));
+                || tv
+                    .as_array()
+                    .is_some_and(|l| l.iter().all(Value::is_string));
             assert!(ok, "tag value {tv}");
         }
     }
 
     // call_id keeps the literal text of a top-level number (never through a float).
-    assert_eq!(row.call_id, expected_call_id(&row.raw), "call_id literal text");
+    assert_eq!(
+        row.call_id,
+        expected_call_id(&row.raw),
+        "call_id literal text"
+    );
 
     check_assembled(row, &norm);
 }
@@ -306,7 +353,11 @@ fn check_assembled(row: &Row, norm: &Map<String, Value>) {
     // Structural check without depth limit: keys are norm's plus seq and raw, none repeated.
     let fields = raw_fields(&stored)
         .unwrap_or_else(|| panic!("assembled receipt is not a JSON object: {stored:?}"));
-    assert_eq!(fields.len(), norm.len() + 2, "assembled keys repeat or are missing");
+    assert_eq!(
+        fields.len(),
+        norm.len() + 2,
+        "assembled keys repeat or are missing"
+    );
     let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
     assert_eq!(get("seq").map(RawValue::get), Some("1"));
     let raw = get("raw").expect("assembled has raw").get();
@@ -333,16 +384,26 @@ fn check_quarantine(q: &QuarantineItem, bytes: &[u8], a: &Arrival) {
     let decoded = match (&q.raw, &q.raw_base64) {
         (Some(raw), None) => raw.as_bytes().to_vec(),
         (None, Some(b64)) => {
-            assert!(std::str::from_utf8(bytes).is_err(), "base64 used for UTF-8 bytes");
+            assert!(
+                std::str::from_utf8(bytes).is_err(),
+                "base64 used for UTF-8 bytes"
+            );
             base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .expect("raw_base64 decodes")
         }
         other => panic!("quarantine item holds raw and raw_base64 as {other:?}"),
     };
-    assert_eq!(decoded, bytes, "quarantined bytes are not the element's bytes");
+    assert_eq!(
+        decoded, bytes,
+        "quarantined bytes are not the element's bytes"
+    );
     assert_eq!(q.size, bytes.len() as u64, "quarantine size");
-    assert_eq!(q.sha256, hex::encode(Sha256::digest(&decoded)), "quarantine sha256");
+    assert_eq!(
+        q.sha256,
+        hex::encode(Sha256::digest(&decoded)),
+        "quarantine sha256"
+    );
 }
 
 /// `to_wire()` parses back as `CommitWire`; its chunks are the rows, in order, as `Row` and as
@@ -369,7 +430,10 @@ fn check_wire(req: &CommitRequest) {
             c.get().len()
         );
         for (r, k) in chunk.iter().zip(&keys) {
-            assert_eq!((k.id.as_ref(), k.message_type.as_ref(), k.hash.as_ref()), (r.id.as_str(), r.message_type.as_str(), r.hash.as_str()));
+            assert_eq!(
+                (k.id.as_ref(), k.message_type.as_ref(), k.hash.as_ref()),
+                (r.id.as_str(), r.message_type.as_str(), r.hash.as_str())
+            );
             // The inbox reads `raw` as the JSON string of the message text.
             let raw: String = serde_json::from_str(k.raw.get()).expect("row key raw is a string");
             assert_eq!(raw, r.raw, "row key raw is not the message text");
@@ -387,18 +451,6 @@ fn same_identity(row: &Row, text: &str, a: &Arrival, what: &str) {
     assert_eq!(again.rows.len(), 1, "{what}: {} rows", again.rows.len());
     let r = &again.rows[0];
     assert_eq!(r.message_type, row.message_type, "{what}: type differs");
-    if r.id != row.id && known::skip("K2") && known::nested_identity_component(&row.raw) {
-        // Known bug K2: identity keeps the raw text of a nested component. Check the rest.
-        assert_eq!(r.hash, row.hash, "{what}: content hash differs");
-        assert_eq!(r.call_id, row.call_id, "{what}: call_id differs");
-        let without_id = |norm: &str| {
-            let mut m: Map<String, Value> = serde_json::from_str(norm).expect("norm");
-            m.remove("id");
-            m
-        };
-        assert_eq!(without_id(&r.norm), without_id(&row.norm), "{what}: norm differs");
-        return;
-    }
     assert_eq!(
         r.id, row.id,
         "{what}: id differs\n  original: {:?}\n  again:    {text:?}",
@@ -450,7 +502,13 @@ fn reverse_top_level_keys(raw: &str) -> Option<String> {
     let members: Vec<String> = fields
         .iter()
         .rev()
-        .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).expect("key"), minify(v.get())))
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                serde_json::to_string(k).expect("key"),
+                minify(v.get())
+            )
+        })
         .collect();
     Some(format!("{{{}}}", members.join(",")))
 }
@@ -475,81 +533,4 @@ fn raw_fields(json: &str) -> Option<Vec<(String, &RawValue)>> {
     let fields = de.deserialize_map(V).ok()?;
     de.end().ok()?;
     Some(fields)
-}
-
-/// Known core bugs, masked only under `FUZZ_SKIP_KNOWN=1`.
-///
-/// - K1: `vendor_time` renders an instant in the vendor offset with `OffsetDateTime::to_offset`,
-///   which panics ("local datetime out of valid range") when the local time leaves years
-///   -9999..=9999, e.g. `"start_time": 253402300799000` at +08:00. Regression tests
-///   `k1_*` in core/tests/fuzz_regressions.rs.
-/// - K2: an identity component that is a JSON object or array is taken as its raw text, so the
-///   same message with other whitespace (or nested key order) gets another `id`, e.g.
-///   `{"callId":{\n}}` vs `{"callId":{}}`. Regression tests `k2_*`.
-mod known {
-    use std::cell::Cell;
-    use std::panic::{self, AssertUnwindSafe};
-    use std::sync::{Once, OnceLock};
-
-    /// `FUZZ_SKIP_KNOWN`: `1` or `all` masks every known bug; a list such as `K2` masks those.
-    pub fn skip(bug: &str) -> bool {
-        static SKIP: OnceLock<Vec<String>> = OnceLock::new();
-        let list = SKIP.get_or_init(|| {
-            let v = std::env::var("FUZZ_SKIP_KNOWN").unwrap_or_default();
-            v.split(',').map(|s| s.trim().to_ascii_uppercase()).collect()
-        });
-        list.iter().any(|s| s == "1" || s == "ALL" || s == bug)
-    }
-
-    thread_local! {
-        static KNOWN_PANIC: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// Runs `f`; under `FUZZ_SKIP_KNOWN=1` a panic with K1's signature ends the input quietly.
-    /// Any other panic goes to libFuzzer's hook (which reports it and aborts).
-    pub fn guard(f: impl FnOnce()) {
-        if !skip("K1") {
-            return f();
-        }
-        static HOOK: Once = Once::new();
-        HOOK.call_once(|| {
-            let libfuzzer_hook = panic::take_hook();
-            panic::set_hook(Box::new(move |info| {
-                let msg = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                let file = info.location().map(|l| l.file()).unwrap_or("");
-                if file.ends_with("core/src/vendor_time.rs")
-                    && msg.contains("local datetime out of valid range")
-                {
-                    KNOWN_PANIC.with(|k| k.set(true));
-                    return;
-                }
-                libfuzzer_hook(info)
-            }));
-        });
-        KNOWN_PANIC.with(|k| k.set(false));
-        if panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
-            assert!(KNOWN_PANIC.with(Cell::get), "unknown panic got past the hook");
-        }
-    }
-
-    /// Whether a top-level field that can be an identity component holds an object or array.
-    pub fn nested_identity_component(raw: &str) -> bool {
-        let Some(fields) = super::raw_fields(raw) else {
-            return false;
-        };
-        ["call_id", "callId", "status_code", "status_time", "dtmf", "call_times", "type"]
-            .iter()
-            .any(|k| {
-                fields
-                    .iter()
-                    .rev()
-                    .find(|(key, _)| key == k)
-                    .is_some_and(|(_, v)| matches!(v.get().as_bytes().first(), Some(b'{' | b'[')))
-            })
-    }
 }

@@ -133,7 +133,7 @@ export class FakeAlibaba {
     };
     this.rejections = []; // {service, code, detail}
     this.events = []; // ordered: {kind: "receive"|"delete"|"commit_start"|"commit_done"|"token", at, …}
-    this.faults = { loseDeletes: 0, staleDeletes: 0 };
+    this.faults = { loseDeletes: 0, staleDeletes: 0, failDeletes: 0 };
     this.inboxMode = "ok"; // read by the inline inbox proxy through /__control/inbox
     this.seq = 0;
     this.server = null;
@@ -433,7 +433,7 @@ export class FakeAlibaba {
     // Alicom tokens are per MessageType: another type's queue is refused.
     if (!queueName.endsWith(`-${token.messageType}`))
       return this.#mnsError(res, 403, "AccessDenied", `token of ${token.messageType} cannot access ${queueName}`, { auth: true });
-    if (req.method === "GET") return this.#receive(q, url, req, res);
+    if (req.method === "GET") return this.#receive(q, url, req, res, token);
     if (req.method === "DELETE") return this.#delete(q, url, req, body, res);
     return this.#mnsError(res, 405, "InvalidArgument", `method ${req.method}`);
   }
@@ -442,7 +442,7 @@ export class FakeAlibaba {
     for (const w of this.waiters) w();
   }
 
-  async #receive(q, url, req, res) {
+  async #receive(q, url, req, res, token) {
     const n = Number(url.searchParams.get("numOfMessages") ?? "1");
     const wait = Number(url.searchParams.get("waitseconds") ?? "0");
     if (!Number.isInteger(n) || n < 1 || n > 16) return this.#mnsError(res, 400, "InvalidArgument", "numOfMessages must be 1..16");
@@ -458,7 +458,7 @@ export class FakeAlibaba {
       if (ready.length > 0 || now >= deadline || this.closed || gone) {
         if (ready.length === 0) {
           this.counters.emptyReceives += 1;
-          this.events.push({ kind: "receive", at: now, queue: q.name, ids: [] });
+          this.events.push({ kind: "receive", at: now, queue: q.name, ids: [], accessKeyId: token.accessKeyId });
           return this.#mnsError(res, 404, "MessageNotExist", "Message not exist.");
         }
         const parts = [];
@@ -477,7 +477,7 @@ export class FakeAlibaba {
           );
         }
         this.counters.received += ready.length;
-        this.events.push({ kind: "receive", at: now, queue: q.name, ids: ready.map((x) => x.id), handles: ready.map((x) => x.handle) });
+        this.events.push({ kind: "receive", at: now, queue: q.name, ids: ready.map((x) => x.id), handles: ready.map((x) => x.handle), accessKeyId: token.accessKeyId });
         return this.#send(res, 200, "text/xml;charset=utf-8", `<?xml version="1.0" encoding="UTF-8"?>\n<Messages xmlns="${MNS_XMLNS}">${parts.join("")}</Messages>`);
       }
       // Long poll: sleep until something is enqueued, a message turns visible, or the wait ends.
@@ -502,6 +502,12 @@ export class FakeAlibaba {
     const handles = [...text.matchAll(/<ReceiptHandle>([^<]*)<\/ReceiptHandle>/g)].map((x) => xmlUnescape(x[1]));
     if (handles.length < 1 || handles.length > 16) return this.#mnsError(res, 400, "InvalidArgument", "1..16 receipt handles");
     this.counters.deleteCalls += 1;
+    if (this.faults.failDeletes > 0) {
+      // The whole call fails (nothing deleted): an <Error>, as for a service-side failure.
+      this.faults.failDeletes -= 1;
+      this.events.push({ kind: "delete", at: Date.now(), queue: q.name, handles, ids: [], failures: handles.length });
+      return this.#mnsError(res, 503, "InternalError", "injected: the service is busy, try again.");
+    }
     const now = Date.now();
     const failures = [];
     const deletedIds = [];
