@@ -21,6 +21,8 @@ export const FETCH_TOKEN = "benchFETCH-" + Math.random().toString(36).slice(2).p
 
 /** Keep-alive HTTP client bound to one loopback origin. */
 export class Client {
+  static getRetries = [];
+
   constructor(base, { sockets = 1 } = {}) {
     const u = new URL(base);
     if (u.hostname !== "127.0.0.1" || u.protocol !== "http:") {
@@ -62,8 +64,29 @@ export class Client {
     return this.request("POST", `/icc/${product}/${app}?token=${PUSH_TOKEN}`, { body });
   }
 
-  api(pathAndQuery) {
-    return this.request("GET", pathAndQuery, { headers: { authorization: `Bearer ${FETCH_TOKEN}` } });
+  /** A push outside any measurement (warm-ups): retried once on a reset connection, which is
+   * safe because the inbox deduplicates a resent body. */
+  async pushSetup(product, app, body) {
+    try {
+      return await this.push(product, app, body);
+    } catch (e) {
+      if (e.code !== "ECONNRESET" && e.code !== "EPIPE") throw e;
+      Client.getRetries.push(`${e.code} on a warm-up push`);
+      return this.push(product, app, body);
+    }
+  }
+
+  /** GET on the fetch API. Retried once on a reset connection (a kept-alive socket the server
+   * closed just as it was reused); retries are counted in `Client.getRetries`. */
+  async api(pathAndQuery) {
+    const go = () => this.request("GET", pathAndQuery, { headers: { authorization: `Bearer ${FETCH_TOKEN}` } });
+    try {
+      return await go();
+    } catch (e) {
+      if (e.code !== "ECONNRESET" && e.code !== "EPIPE") throw e;
+      Client.getRetries.push(`${e.code} on GET ${pathAndQuery.split("?")[0]}`);
+      return go();
+    }
   }
 
   async stats(stream) {
@@ -301,6 +324,7 @@ export async function startRuntime({ kind, scriptPath, persistDir, bindings = BI
   // kind "wasm-only": a JS worker that imports this worker's wasm (so workerd compiles it) and
   // does nothing else: separates compiling the module from instantiating it and its glue.
   let logText = "";
+  let logTail = "";
   let logBytes = 0;
   const counters = new Map(); // substring → count, updated as logs arrive
   const watch = (needle) => {
@@ -314,6 +338,7 @@ export async function startRuntime({ kind, scriptPath, persistDir, bindings = BI
     carry = cut >= 0 ? s.slice(cut + 1) : s;
     logBytes += chunk.length;
     if (logText.length < 20_000) logText += complete; // the start, for diagnostics
+    logTail = (logTail + complete).slice(-20_000);
     for (const [needle, n] of counters) {
       let i = complete.indexOf(needle);
       let c = 0;
@@ -398,6 +423,7 @@ export async function startRuntime({ kind, scriptPath, persistDir, bindings = BI
     watch,
     count: (needle) => counters.get(needle) ?? 0,
     logs: () => logText,
+    logTail: () => logTail,
     logBytes: () => logBytes,
     /** Calls the no-op inbox got, per route ("fake" only). */
     async fakeCalls() {

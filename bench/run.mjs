@@ -7,7 +7,7 @@
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +51,7 @@ const results = {
 };
 
 let tmpRoot;
+let mainRuntime;
 const runtimes = new Set();
 
 async function cleanup() {
@@ -119,21 +120,74 @@ function machineInfo() {
   };
 }
 
-/** Copies build/ to a private folder so a concurrent rebuild cannot change what is measured. */
-function snapshotBuild() {
+const buildRunning = () => spawnSync("pgrep", ["-f", "worker-build|wasm-opt|wasm-bindgen "]).status === 0;
+
+/** Custom sections (names, producers, debug info) of a wasm module: they ship but never run. */
+function wasmSections(wasm) {
+  const leb = (buf, pos) => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = buf[pos++];
+      result += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (!(b & 0x80)) return [result, pos];
+    }
+  };
+  const custom = {};
+  const kept = [wasm.subarray(0, 8)];
+  let pos = 8;
+  while (pos < wasm.length) {
+    const start = pos;
+    const id = wasm[pos++];
+    const [size, body] = leb(wasm, pos);
+    pos = body + size;
+    if (id === 0) {
+      const [nameLen, nameAt] = leb(wasm, body);
+      const name = wasm.subarray(nameAt, nameAt + nameLen).toString("utf8");
+      custom[name] = (custom[name] ?? 0) + (pos - start);
+    } else {
+      kept.push(wasm.subarray(start, pos));
+    }
+  }
+  const stripped = Buffer.concat(kept);
+  return { custom, stripped_bytes: stripped.length, stripped_gzip_bytes: gzipSync(stripped, { level: 9 }).length };
+}
+
+/**
+ * Copies build/ to a private folder so a concurrent rebuild cannot change what is measured.
+ * Waits while a build runs (another engineer's `npm test` may rebuild at any time) and retries
+ * when the files changed during the copy.
+ */
+async function snapshotBuild() {
   const src = path.join(ROOT, "build");
   const dst = path.join(tmpRoot, "build");
   mkdirSync(dst, { recursive: true });
-  for (const f of ["index.js", "index_bg.wasm"]) copyFileSync(path.join(src, f), path.join(dst, f));
+  const files = ["index.js", "index_bg.wasm"];
+  const mtimes = () => files.map((f) => statSync(path.join(src, f)).mtimeMs).join(",");
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 150) throw new Error("build/ kept changing (a build is running?) for 5 minutes");
+    if (buildRunning()) {
+      if (attempt === 0) log("a build is running, waiting for it before taking build/");
+      await sleep(2000);
+      continue;
+    }
+    const before = mtimes();
+    for (const f of files) copyFileSync(path.join(src, f), path.join(dst, f));
+    await sleep(1000);
+    if (!buildRunning() && mtimes() === before) break;
+  }
   const wasm = readFileSync(path.join(dst, "index_bg.wasm"));
   const js = readFileSync(path.join(dst, "index.js"));
   const gz = gzipSync(wasm, { level: 9 }).length;
   results.build = {
     wasm_bytes: wasm.length,
     wasm_gzip_bytes: gz,
+    ...wasmSections(wasm),
     js_glue_bytes: js.length,
     js_glue_gzip_bytes: gzipSync(js, { level: 9 }).length,
     wasm_sha256: createHash("sha256").update(wasm).digest("hex").slice(0, 16),
+    wasm_mtime: statSync(path.join(src, "index_bg.wasm")).mtime.toISOString(),
   };
   return { scriptPath: path.join(dst, "index.js"), wasm };
 }
@@ -209,9 +263,13 @@ async function series(rt, client, stream, bodies, { maxMs }) {
   const t0 = now();
   for (const body of bodies) {
     if (now() - t0 > maxMs || remainingMs() < 30_000) break;
-    const r = await client.push("llm", stream, body);
-    lat.push(r.ms);
-    statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    try {
+      const r = await client.push("llm", stream, body);
+      lat.push(r.ms);
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    } catch (e) {
+      statuses[`error ${e.code ?? e.message}`] = (statuses[`error ${e.code ?? e.message}`] ?? 0) + 1;
+    }
   }
   const w = end();
   return {
@@ -249,7 +307,7 @@ async function measurePushLatency(rt) {
     const commitNeedle = `push stream=${stream} rows=`;
     rt.watch(commitNeedle);
     // Warm-up: creates the stream's inbox object (not counted).
-    for (let w = 0; w < 5; w++) await client.push("llm", stream, batch(`${prefix}-warm`, w * size, size));
+    for (let w = 0; w < 5; w++) await client.pushSetup("llm", stream, batch(`${prefix}-warm`, w * size, size));
     const bodies = Array.from({ length: n }, (_, i) => batch(prefix, i * size, size));
     log(`push latency: ${n} × ${size}-message batches, all new (${stream})`);
     const fresh = await series(rt, client, stream, bodies, { maxMs });
@@ -367,22 +425,28 @@ async function measureFetch(rt) {
 // ---------------------------------------------------------------- sustained
 
 async function measureSustained(rt) {
-  const size = 100;
-  for (const c of [1, 8, 32]) {
+  // The three levels the issue asks for (100-message batches), then one level with 1,000-message
+  // batches, which shows the per-message ceiling once the fixed cost per push is spread out.
+  for (const [c, size] of [
+    [1, 100],
+    [8, 100],
+    [32, 100],
+    [8, 1000],
+  ]) {
     if (remainingMs() < 60_000) {
-      results.notes.push(`sustained with ${c} pushers skipped: out of time`);
+      results.notes.push(`sustained with ${c} pushers × ${size}-message batches skipped: out of time`);
       continue;
     }
-    const stream = `sus-${c}`;
+    const stream = `sus-${c}-${size}`;
     const prefix = `bench-${RUN_ID}-${stream}`;
     const client = new Client(rt.base, { sockets: c });
-    const maxBatches = 6000; // 600,000 messages at most
+    const maxBatches = 600_000 / size; // 600,000 messages at most
     let next = 0;
     const accepted = [];
     const statuses = {};
     const lat = [];
     // Warm-up batch (counted in the check).
-    const w = await client.push("llm", stream, batch(prefix, next * size, size));
+    const w = await client.pushSetup("llm", stream, batch(prefix, next * size, size));
     statuses[w.status] = (statuses[w.status] ?? 0) + 1;
     if (w.status === 200) accepted.push(next);
     next++;
@@ -392,6 +456,7 @@ async function measureSustained(rt) {
     const stopAt = t0 + SUSTAIN_S * 1000;
     let tEnd = t0;
     let errors = 0;
+    const errorKinds = {};
     const pusher = async () => {
       while (now() < stopAt && next < maxBatches) {
         const idx = next++;
@@ -401,8 +466,10 @@ async function measureSustained(rt) {
           lat.push(r.ms);
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
           if (r.status === 200) accepted.push(idx);
-        } catch {
+        } catch (e) {
           errors++;
+          const k = `${e.code ?? ""} ${e.message}`.trim();
+          errorKinds[k] = (errorKinds[k] ?? 0) + 1;
         }
         tEnd = now();
       }
@@ -450,6 +517,7 @@ async function measureSustained(rt) {
       ...Object.fromEntries(Object.entries(roundSummary(summary(lat))).filter(([k]) => k !== "n")),
       statuses,
       request_errors: errors,
+      request_error_kinds: errorKinds,
       workerd_cpu_pct: r2(cw.workerd_ms === null ? null : (cw.workerd_ms / 1e3 / cw.seconds) * 100, 0),
       bench_process_cpu_pct: r2((cw.bench_ms / 1e3 / cw.seconds) * 100, 0),
       others_cpu_pct: r2(cw.others_pct, 0),
@@ -464,7 +532,9 @@ async function measureSustained(rt) {
         read_complete: complete,
         lost,
       },
-      ok: complete && lost === 0 && errors === 0,
+      // Nothing lost = every message answered 200 is stored. A 503 or a failed request is not
+      // accepted (ICC retries it); those are counted and shown, not hidden.
+      ok: complete && lost === 0,
     });
     client.close();
   }
@@ -483,7 +553,7 @@ async function measureWorkerWork(scriptPath) {
     { size: 1000, n: q(60, 8) },
   ]) {
     const prefix = `bench-${RUN_ID}-noop-${size}`;
-    for (let w = 0; w < 5; w++) await client.push("llm", "noop", batch(`${prefix}-warm`, w * size, size));
+    for (let w = 0; w < 5; w++) await client.pushSetup("llm", "noop", batch(`${prefix}-warm`, w * size, size));
     const bodies = Array.from({ length: n }, (_, i) => batch(prefix, i * size, size));
     log(`worker work: ${n} × ${size}-message batches to a no-op inbox`);
     const s = await series(rt, client, "noop", bodies, { maxMs: 30_000 });
@@ -497,11 +567,11 @@ async function measureWorkerWork(scriptPath) {
   }
   // Resends against the no-op inbox: it counts every call it gets.
   const body = batch(`bench-${RUN_ID}-noop-resend`, 0, 100);
-  await client.push("llm", "noop-resend", body);
+  await client.pushSetup("llm", "noop-resend", body);
   await sleep(300);
   const c0 = await rt.fakeCalls();
   const nRes = q(50, 10);
-  for (let i = 0; i < nRes; i++) await client.push("llm", "noop-resend", body);
+  for (let i = 0; i < nRes; i++) await client.pushSetup("llm", "noop-resend", body);
   await sleep(500);
   const c1 = await rt.fakeCalls();
   out.resend_inbox_calls = {
@@ -539,7 +609,7 @@ async function measureInMemory(scriptPath) {
   const size = 100;
   const stream = "mem-100";
   const prefix = `bench-${RUN_ID}-${stream}`;
-  for (let w = 0; w < 5; w++) await client.push("llm", stream, batch(`${prefix}-warm`, w * size, size));
+  for (let w = 0; w < 5; w++) await client.pushSetup("llm", stream, batch(`${prefix}-warm`, w * size, size));
   const n = q(300, 30);
   log(`push latency: ${n} × ${size}-message batches, all new, state in memory`);
   const bodies = Array.from({ length: n }, (_, i) => batch(prefix, i * size, size));
@@ -594,10 +664,13 @@ function evaluateTargets() {
     const lostAny = results.sustained.some((s) => !s.ok);
     add(
       "≥ 20,000 accepted messages/s sustained, nothing lost",
-      `best ${best.accepted_msgs_per_s} msg/s (${best.pushers} pushers); ` +
-        results.sustained.map((s) => `${s.pushers}p: ${s.accepted_msgs_per_s}`).join(", "),
+      `best ${best.accepted_msgs_per_s} msg/s (${best.pushers} pushers × ${best.batch}); ` +
+        results.sustained.map((s) => `${s.pushers}p×${s.batch}: ${s.accepted_msgs_per_s}`).join(", "),
       best.accepted_msgs_per_s >= 20000 && !lostAny,
-      lostAny ? "a count check failed" : "every accepted message read back",
+      (lostAny ? "a count check failed" : "every accepted (200) message read back") +
+        results.sustained
+          .map((s) => `; ${s.pushers}p×${s.batch} not accepted ${Object.entries(s.statuses).filter(([k]) => k !== "200").reduce((a, [, v]) => a + v, 0) + s.request_errors}`)
+          .join(""),
     );
   }
   const w = results.wasm_in_worker?.batch1000;
@@ -659,12 +732,13 @@ function report() {
     if (disk) out.push(`    + state on disk (durable):         ${disk.p50_ms} ms / ${disk.workerd_cpu_ms_per_push} ms CPU (p99 ${disk.p99_ms})`);
   }
   out.push("");
-  out.push(`SUSTAINED PUSH (100-message batches, one stream per row, ${SUSTAIN_S} s each)`);
+  out.push(`SUSTAINED PUSH (one stream per row, ${SUSTAIN_S} s each, concurrent pushers on kept-alive connections)`);
   out.push(
     table(
-      ["pushers", "accepted msg/s", "pushes", "p50 ms", "p99 ms", "non-200", "workerd CPU %", "bench CPU %", "others %", "count check"],
+      ["pushers", "batch", "accepted msg/s", "pushes", "p50 ms", "p99 ms", "non-200", "workerd CPU %", "bench CPU %", "others %", "count check"],
       results.sustained.map((s) => [
         s.pushers,
+        s.batch,
         s.accepted_msgs_per_s,
         s.pushes,
         s.p50_ms,
@@ -675,10 +749,19 @@ function report() {
         s.workerd_cpu_pct,
         s.bench_process_cpu_pct,
         s.others_cpu_pct,
-        `${s.ok ? "ok" : "FAIL"}: ${s.check.accepted_total} accepted, ${s.check.receipts_read} read back, lost ${s.check.lost}`,
+        `${s.ok ? "ok" : "FAIL"}: ${s.check.accepted_total} accepted, ${s.check.receipts_read} read back, lost ${s.check.lost}` +
+          (s.check.receipts_read > s.check.accepted_total ? ` (+${s.check.receipts_read - s.check.accepted_total} from non-200 pushes)` : ""),
       ]),
     ),
   );
+  for (const s of results.sustained) {
+    const other = Object.entries(s.statuses).filter(([k]) => k !== "200");
+    if (other.length || s.request_errors)
+      out.push(
+        `  ${s.pushers} pushers × ${s.batch}, not accepted: ` +
+          [...other.map(([k, v]) => `${v} × HTTP ${k}`), ...Object.entries(s.request_error_kinds ?? {}).map(([k, v]) => `${v} × ${k}`)].join(", "),
+      );
+  }
   out.push("");
   out.push("FETCH LATENCY (GET /v1/streams/lat-1000/receipts, pages spread over the stream)");
   out.push(
@@ -744,6 +827,13 @@ function report() {
       [
         ["wasm raw", `${b.wasm_bytes} bytes (${(b.wasm_bytes / 1024).toFixed(1)} KiB)`],
         ["wasm gzip -9", `${b.wasm_gzip_bytes} bytes (${(b.wasm_gzip_bytes / 1024).toFixed(1)} KiB)`],
+        [
+          "  of which custom sections",
+          Object.entries(b.custom ?? {})
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ") || "none",
+        ],
+        ["wasm without custom sections, raw / gzip -9", `${b.stripped_bytes} / ${b.stripped_gzip_bytes} bytes`],
         ["JS glue raw / gzip", `${b.js_glue_bytes} / ${b.js_glue_gzip_bytes} bytes`],
         [
           "WebAssembly.compile in Node " + process.versions.v8,
@@ -752,7 +842,10 @@ function report() {
         ["workerd start → ready, hello-world JS worker", `${st.hello_ready_ms} ms, first request ${st.hello_first_request_ms} ms`],
         ["workerd start → ready, JS worker importing the wasm", `${st.wasm_only_ready_ms} ms, first request ${st.wasm_only_first_request_ms} ms`],
         ["workerd start → ready, this worker", `${st.worker_ready_ms} ms, first /healthz ${st.worker_first_request_ms} ms`],
-        ["wasm compile in workerd (wasm-only − hello)", `${st.compile_in_workerd_ms} ms`],
+        [
+          "wasm compile in workerd (wasm-only − hello)",
+          st.compile_in_workerd_ms > 0 ? `${st.compile_in_workerd_ms} ms` : `below the noise (${st.compile_in_workerd_ms} ms)`,
+        ],
         ["module start (this worker − hello, to first answer)", `${st.worker_start_minus_hello_ms} ms (median of ${st.samples} fresh processes)`],
       ],
     ),
@@ -765,10 +858,68 @@ function report() {
       results.targets.map((t) => [t.target, t.measured, t.met ? "MET" : "MISSED"]),
     ),
   );
+  const where = whereTimeGoes();
+  if (where.length) {
+    out.push("");
+    out.push("WHERE THE TIME GOES (arithmetic on the measured rows above)");
+    for (const w of where) out.push(`- ${w}`);
+  }
   out.push("");
   out.push("NOTES");
   for (const note of results.notes) out.push(`- ${note}`);
   return out.join("\n");
+}
+
+function whereTimeGoes() {
+  const out = [];
+  const lat = (size, kind) => results.push_latency.find((r) => r.batch === size && r.kind === kind);
+  const ww = results.wasm_in_worker?.sizes;
+  const n1 = ww?.[1];
+  const n1000 = ww?.[1000];
+  const real100 = lat(100, "new");
+  const real1000 = lat(1000, "new");
+  if (n1 && n1000) {
+    const perMsg = ((n1000.workerd_cpu_ms_per_push - n1.workerd_cpu_ms_per_push) / 999) * 1000;
+    out.push(
+      `Fixed cost per push (1-message push, no-op inbox): ${n1.workerd_cpu_ms_per_push} ms workerd CPU: HTTP, Miniflare's entry worker, ` +
+        `config and token check, the local KV read and (after the answer) KV write, one stub call. Per message in the Worker: ${r2(perMsg, 1)} µs CPU.`,
+    );
+    if (real1000) {
+      const inboxPerMsg = ((real1000.workerd_cpu_ms_per_push - n1000.workerd_cpu_ms_per_push) / 1000) * 1000;
+      out.push(`Per message in the inbox Durable Object (1,000-message push, real − no-op): ${r2(inboxPerMsg, 1)} µs CPU (wire parse, SQLite insert, stats).`);
+    }
+  }
+  if (real100) {
+    const ceiling = (100 / real100.workerd_cpu_ms_per_push) * 1000;
+    out.push(
+      `100-message push: ${real100.workerd_cpu_ms_per_push} ms workerd CPU each. Local workerd runs the Worker and the inbox on one isolate thread, so one stream ` +
+        `tops out near ${r2(ceiling, 0)} msg/s with 100-message batches on one fully available core; the p99 also carries waits for the CPU (others used ${real100.others_cpu_pct}% of the machine).`,
+    );
+  }
+  const best = results.sustained.length ? results.sustained.reduce((a, b) => (b.accepted_msgs_per_s > a.accepted_msgs_per_s ? b : a)) : null;
+  if (best)
+    out.push(
+      `Sustained best ${best.accepted_msgs_per_s} msg/s (${best.pushers} × ${best.batch}): workerd at ${best.workerd_cpu_pct}% of a core, the load generator at ${best.bench_process_cpu_pct}%, ` +
+        `other jobs at ${best.others_cpu_pct}% of the machine: the limit is workerd's CPU per message, not the generator.`,
+    );
+  const n = results.native;
+  if (n?.steps) {
+    const top = [...n.steps].sort((a, b) => b.batch_ms_p50 - a.batch_ms_p50).slice(0, 3);
+    out.push(
+      `Native, a 1,000-message plan takes ${r2(n.plan.batch_ms_p50)} ms before any wasm overhead (${r2(n.full.batch_ms_p50)} ms with KV key and commit wire); ` +
+        `the biggest steps: ${top.map((t) => `${t.step.split(" (")[0]} ${r2(t.batch_ms_p50)} ms`).join(", ")}.`,
+    );
+  }
+  const d100 = lat(100, "resend (same bytes)");
+  if (d100)
+    out.push(
+      `Resend (100 messages): ${d100.workerd_cpu_ms_per_push} ms workerd CPU per push (HTTP, entry worker, KV read of local KV); p50 ${d100.p50_ms} ms, the tail is waiting ` +
+        `(others used ${d100.others_cpu_pct}% of the machine).`,
+    );
+  const b = results.build;
+  if (b?.wasm_gzip_bytes > 400 * 1024)
+    out.push(`wasm gzip ${b.wasm_gzip_bytes} bytes; without custom sections ${b.stripped_gzip_bytes} bytes (${Object.keys(b.custom ?? {}).join(", ") || "none"}).`);
+  return out;
 }
 
 function methodNotes() {
@@ -805,7 +956,7 @@ async function main() {
   tmpRoot = mkdtempSync(path.join(os.tmpdir(), "icc-bench-"));
   results.machine = machineInfo();
   log(`bench run ${RUN}${QUICK ? " (quick)" : ""}, limit ${MAX_S} s, scratch ${tmpRoot}`);
-  const { scriptPath, wasm } = snapshotBuild();
+  const { scriptPath, wasm } = await snapshotBuild();
 
   const bodyFile = path.join(tmpRoot, "batch-1000.json");
   writeFileSync(bodyFile, batch(`bench-${RUN_ID}-native`, 0, 1000));
@@ -822,6 +973,7 @@ async function main() {
   const persistDir = path.join(tmpRoot, "state");
   const rt = await startRuntime({ kind: "real", scriptPath, persistDir });
   runtimes.add(rt);
+  mainRuntime = rt;
   log(`runtime on ${rt.base} (workerd pid ${rt.pid}), state in ${persistDir}`);
   await measurePushLatency(rt);
   await measureFetch(rt);
@@ -832,6 +984,8 @@ async function main() {
   if (remainingMs() > 60_000) await measureInMemory(scriptPath);
 
   results.machine.loadavg_end = os.loadavg().map((x) => r2(x));
+  if (Client.getRetries.length)
+    results.notes.push(`requests outside the measured pushes (stats, reads, warm-ups) retried once after a reset connection: ${Client.getRetries.length} (${[...new Set(Client.getRetries)].join("; ")})`);
   results.seconds = r2((now() - T_START) / 1000, 1);
   evaluateTargets();
   methodNotes();
@@ -842,6 +996,10 @@ try {
   await main();
 } catch (e) {
   results.notes.push(`bench failed: ${e?.stack ?? e}`);
+  if (mainRuntime) {
+    const lines = mainRuntime.logTail().split("\n").filter((l) => l && !l.startsWith("push stream="));
+    if (lines.length) results.notes.push(`workerd log lines other than push lines (last 20):\n${lines.slice(-20).join("\n")}`);
+  }
   console.error(e);
   process.exitCode = 1;
 } finally {

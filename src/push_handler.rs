@@ -19,9 +19,16 @@ pub async fn handle(
     arrived_ms: i64,
 ) -> Result<Response> {
     let cfg = env_config::load(env);
-    let Some(addr) = PushAddress::parse(rest, cfg.apps.as_deref()) else {
+    // The product is public (it is in the console); app names are not: they are checked only
+    // after the token, so an allowlist cannot be probed without it.
+    let product_known = rest
+        .split('/')
+        .next()
+        .and_then(icc_core::message_type::Product::from_path)
+        .is_some();
+    if !product_known {
         return respond::icc(404, "unknown product or app");
-    };
+    }
     if req.method() != Method::Post {
         return respond::icc(405, "method not allowed").map(|r| respond::with_allow(r, "POST"));
     }
@@ -31,18 +38,29 @@ pub async fn handle(
     };
     let query = req.url()?.query().unwrap_or("").to_owned();
     let params = pairs(&query);
-    let token = params
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+    let values = |key: &str| {
+        params
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    // A repeated token or type is ambiguous: refused, never resolved by position.
+    let token = match values("token").as_slice() {
+        [one] => *one,
+        _ => "",
+    };
     if !tokens.accepts(token) {
         return respond::icc(401, "unauthorized");
     }
-    let type_param = params
-        .iter()
-        .find(|(k, _)| k == "type")
-        .map(|(_, v)| v.as_str());
+    let Some(addr) = PushAddress::parse(rest, cfg.apps.as_deref()) else {
+        return respond::icc(404, "unknown product or app");
+    };
+    let type_param = match values("type").as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        _ => return respond::icc(400, "unknown type"),
+    };
     let Some(pin) = TypePin::parse(addr.product, type_param) else {
         return respond::icc(400, "unknown type");
     };

@@ -117,10 +117,6 @@ fn main() {
         .iter()
         .map(|(_, o)| arrival.pin.type_of(arrival.product, o).expect("typed"))
         .collect();
-    let values: Vec<serde_json::Value> = parsed
-        .iter()
-        .map(|(_, o)| serde_json::Value::Object(o.clone()))
-        .collect();
     let fields: Vec<RawFields> = parsed
         .iter()
         .map(|(raw, _)| RawFields::parse(raw).expect("object"))
@@ -128,8 +124,8 @@ fn main() {
     let ids: Vec<String> = types
         .iter()
         .zip(&fields)
-        .zip(&values)
-        .map(|((t, f), v)| identity::receipt_id(*t, &identity::components(*t, f, v)))
+        .zip(&parsed)
+        .map(|((t, f), (raw, _))| identity::receipt_id(*t, &identity::components(*t, f, raw)))
         .collect();
     let steps: Vec<(&str, Measured)> = vec![
         (
@@ -172,9 +168,9 @@ fn main() {
                 types
                     .iter()
                     .zip(&fields)
-                    .zip(&values)
-                    .map(|((t, f), v)| {
-                        identity::receipt_id(*t, &identity::components(*t, f, v)).len()
+                    .zip(&parsed)
+                    .map(|((t, f), (raw, _))| {
+                        identity::receipt_id(*t, &identity::components(*t, f, raw)).len()
                     })
                     .sum::<usize>()
             }),
@@ -182,9 +178,9 @@ fn main() {
         (
             "content_hash (RFC 8785 canonical JSON + SHA-256)",
             measure(step_budget, max_iter, || {
-                values
+                parsed
                     .iter()
-                    .map(|v| identity::content_hash(v).len())
+                    .map(|(raw, _)| identity::content_hash(raw).len())
                     .sum::<usize>()
             }),
         ),

@@ -70,9 +70,16 @@ fn scalar_text(raw: &RawValue) -> String {
     }
 }
 
-/// The message's canonical JSON (RFC 8785).
+/// Canonical JSON of a parsed value (see [`crate::canonical_json`]). Prefer
+/// [`canonical_raw`] when the raw text is at hand: a parsed value has already lost the digits of
+/// integers beyond 2^53.
 pub fn canonical_json(value: &Value) -> String {
-    serde_json_canonicalizer::to_string(value).unwrap_or_else(|_| value.to_string())
+    crate::canonical_json::canonicalize(&value.to_string()).unwrap_or_else(|| value.to_string())
+}
+
+/// Canonical JSON of a message from its raw text, integers exact.
+pub fn canonical_raw(raw: &str) -> String {
+    crate::canonical_json::canonicalize(raw).unwrap_or_else(|| raw.to_owned())
 }
 
 fn sha256_hex32(bytes: &[u8]) -> String {
@@ -82,14 +89,14 @@ fn sha256_hex32(bytes: &[u8]) -> String {
     s
 }
 
-/// The identity components of a message of type `t`.
-pub fn components(t: MessageType, fields: &RawFields, value: &Value) -> Vec<String> {
+/// The identity components of a message of type `t` whose raw text is `raw`.
+pub fn components(t: MessageType, fields: &RawFields, raw: &str) -> Vec<String> {
     let mut call_id = fields.text("call_id");
     if call_id.is_empty() {
         call_id = fields.text("callId");
     }
     if call_id.is_empty() {
-        return vec![canonical_json(value)];
+        return vec![canonical_raw(raw)];
     }
     let mut c = vec![call_id];
     match t {
@@ -111,10 +118,10 @@ pub fn receipt_id(t: MessageType, components: &[String]) -> String {
     format!("{}:{}", t.as_str(), sha256_hex32(array.as_bytes()))
 }
 
-/// Hash of the message's canonical content: equal for the same content whatever its key order
-/// or whitespace; used to tell a duplicate from a conflicting duplicate.
-pub fn content_hash(value: &Value) -> String {
-    sha256_hex32(canonical_json(value).as_bytes())
+/// Hash of the message's canonical content (from its raw text): equal for the same content
+/// whatever its key order or whitespace; used to tell a duplicate from a conflicting duplicate.
+pub fn content_hash(raw: &str) -> String {
+    sha256_hex32(canonical_raw(raw).as_bytes())
 }
 
 /// Full SHA-256 hex of bytes (quarantine dedup, KV keys).
@@ -128,8 +135,7 @@ mod tests {
 
     fn id_of(t: MessageType, json: &str) -> String {
         let fields = RawFields::parse(json).expect("object");
-        let value: Value = serde_json::from_str(json).expect("json");
-        receipt_id(t, &components(t, &fields, &value))
+        receipt_id(t, &components(t, &fields, json))
     }
 
     #[test]
@@ -262,11 +268,15 @@ mod tests {
 
     #[test]
     fn content_hash_is_canonical() {
-        let a: Value = serde_json::from_str(r#"{"a":1,"b":[1,2,{"c":"é"}]}"#).expect("json");
-        let b: Value =
-            serde_json::from_str("{\"b\" : [1, 2, {\"c\":\"\\u00e9\"}], \"a\" : 1}").expect("json");
-        let c: Value = serde_json::from_str(r#"{"a":1,"b":[2,1,{"c":"é"}]}"#).expect("json");
-        assert_eq!(content_hash(&a), content_hash(&b));
-        assert_ne!(content_hash(&a), content_hash(&c));
+        let a = r#"{"a":1,"b":[1,2,{"c":"é"}]}"#;
+        let b = "{\"b\" : [1, 2, {\"c\":\"\\u00e9\"}], \"a\" : 1}";
+        let c = r#"{"a":1,"b":[2,1,{"c":"é"}]}"#;
+        assert_eq!(content_hash(a), content_hash(b));
+        assert_ne!(content_hash(a), content_hash(c));
+        // Integers beyond 2^53 are content too.
+        assert_ne!(
+            content_hash(r#"{"n":9007199254740993}"#),
+            content_hash(r#"{"n":9007199254740992}"#)
+        );
     }
 }

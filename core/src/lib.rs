@@ -16,6 +16,7 @@ pub mod address;
 pub mod answer;
 pub mod auth;
 pub mod body;
+pub mod canonical_json;
 pub mod config;
 pub mod fetch_query;
 pub mod identity;

@@ -40,8 +40,8 @@ pub fn row_for(
     let object = value.as_object().unwrap_or(&empty);
     let fields = RawFields::parse(raw);
     let components = match &fields {
-        Some(fields) => identity::components(t, fields, &value),
-        None => vec![identity::canonical_json(&value)],
+        Some(fields) => identity::components(t, fields, raw),
+        None => vec![identity::canonical_raw(raw)],
     };
     let id = identity::receipt_id(t, &components);
     let cx = Context {
@@ -58,7 +58,7 @@ pub fn row_for(
         id,
         message_type: t.as_str().to_owned(),
         call_id: n.call_id.clone(),
-        hash: identity::content_hash(&value),
+        hash: identity::content_hash(raw),
         norm: serde_json::to_string(&n).unwrap_or_default(),
         raw: raw.to_owned(),
     }

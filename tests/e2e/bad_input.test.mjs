@@ -235,14 +235,11 @@ test("query injection on the fetch API: parameters are data, never SQL", { timeo
 });
 
 // Numbers beyond double precision. The content hash (and, for a message without call id, the
-// identity) is computed over canonical JSON that passes numbers through a 64-bit float, so two
-// different contents collapse into one: the second is counted as a duplicate and is neither
-// stored nor quarantined. SPEC: "A repeated id with different content is quarantined as
-// conflicting_duplicate … never silently dropped"; a message without call id must not vanish.
-// Marked todo (runs, reports, does not fail the suite) until the worker is fixed; see
-// tests/e2e/README.md "Reliability and security suite".
-const FLOAT_BUG = "worker bug: content hash / canonical JSON goes through f64 (core/src/identity.rs canonical_json, content_hash)";
-test("different content that differs only in an integer beyond 2^53 is a conflict, never a silent duplicate", { timeout: 30_000, todo: FLOAT_BUG }, async () => {
+// identity) is computed over canonical JSON in which integers keep all their digits
+// (core/src/canonical_json.rs), so two contents that differ only there never collapse into one.
+// SPEC: "A repeated id with different content is quarantined as conflicting_duplicate … never
+// silently dropped"; a message without call id must not vanish.
+test("different content that differs only in an integer beyond 2^53 is a conflict, never a silent duplicate", { timeout: 30_000 }, async () => {
   const w = await startWorker({ KV_FAST_PATH: "false" });
   try {
     const first = '[{"call_id":"big^1","record_file":"http://x","task_id":9007199254740993}]';
@@ -259,7 +256,7 @@ test("different content that differs only in an integer beyond 2^53 is a conflic
   }
 });
 
-test("two messages without call id that differ only in an integer beyond 2^53 are both stored", { timeout: 30_000, todo: FLOAT_BUG }, async () => {
+test("two messages without call id that differ only in an integer beyond 2^53 are both stored", { timeout: 30_000 }, async () => {
   const w = await startWorker({ KV_FAST_PATH: "false" });
   try {
     const a = '{"status_msg":"no call id","task_id":12345678901234567891}';
