@@ -897,10 +897,21 @@ function whereTimeGoes() {
     );
   }
   const best = results.sustained.length ? results.sustained.reduce((a, b) => (b.accepted_msgs_per_s > a.accepted_msgs_per_s ? b : a)) : null;
-  if (best)
+  if (best) {
+    const bound =
+      best.workerd_cpu_pct >= 80
+        ? "workerd's CPU per message is the limit (its isolate thread is nearly saturated), not the generator"
+        : `workerd got only ${best.workerd_cpu_pct}% of a core while other jobs took ${best.others_cpu_pct}% of the machine: CPU contention on this shared machine adds to workerd's CPU per message`;
     out.push(
-      `Sustained best ${best.accepted_msgs_per_s} msg/s (${best.pushers} × ${best.batch}): workerd at ${best.workerd_cpu_pct}% of a core, the load generator at ${best.bench_process_cpu_pct}%, ` +
-        `other jobs at ${best.others_cpu_pct}% of the machine: the limit is workerd's CPU per message, not the generator.`,
+      `Sustained best ${best.accepted_msgs_per_s} msg/s (${best.pushers} × ${best.batch}): workerd at ${best.workerd_cpu_pct}% of a core, the load generator at ` +
+        `${best.bench_process_cpu_pct}%, other jobs at ${best.others_cpu_pct}% of the machine: ${bound}.`,
+    );
+  }
+  const slow = results.sustained.filter((s) => s.p99_ms > 700 && !(s.statuses["503"] > 0));
+  if (slow.length)
+    out.push(
+      `Client-side p99 above ICC's 700 ms with no 503 (${slow.map((s) => `${s.pushers} × ${s.batch}: p99 ${s.p99_ms} ms`).join(", ")}): ` +
+        "requests wait before the Worker takes its arrival time (one busy isolate thread), so ACK_DEADLINE_MS cannot see that wait.",
     );
   const n = results.native;
   if (n?.steps) {
