@@ -76,16 +76,18 @@ export class Client {
     }
   }
 
-  /** GET on the fetch API. Retried once on a reset connection (a kept-alive socket the server
-   * closed just as it was reused); retries are counted in `Client.getRetries`. */
+  /** GET on the fetch API. Retried (up to 3 times) on a reset connection; retries are counted in
+   * `Client.getRetries` and reported. */
   async api(pathAndQuery) {
     const go = () => this.request("GET", pathAndQuery, { headers: { authorization: `Bearer ${FETCH_TOKEN}` } });
-    try {
-      return await go();
-    } catch (e) {
-      if (e.code !== "ECONNRESET" && e.code !== "EPIPE") throw e;
-      Client.getRetries.push(`${e.code} on GET ${pathAndQuery.split("?")[0]}`);
-      return go();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await go();
+      } catch (e) {
+        if ((e.code !== "ECONNRESET" && e.code !== "EPIPE") || attempt >= 4) throw e;
+        Client.getRetries.push(`${e.code} on GET ${pathAndQuery.split("?")[0]}`);
+        await sleep(200 * attempt);
+      }
     }
   }
 
@@ -187,6 +189,15 @@ export function cpuDelta(a, b) {
   const sched = (s) => Object.values(s.tasks).reduce((x, y) => x + y, 0);
   if (same && sched(b) > 0) return sched(b) - sched(a);
   return b.statNs - a.statNs;
+}
+
+/** Resident memory of a process, bytes (null when gone). */
+export function rssBytes(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
+  } catch {
+    return null;
+  }
 }
 
 /** Machine-wide busy and iowait ticks (all CPUs) from /proc/stat. */

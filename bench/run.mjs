@@ -17,6 +17,7 @@ import {
   FETCH_TOKEN,
   batch,
   cpuWindow,
+  rssBytes,
   median,
   now,
   sleep,
@@ -452,6 +453,9 @@ async function measureSustained(rt) {
     next++;
     log(`sustained: ${c} concurrent pushers × ${SUSTAIN_S} s, ${size}-message batches (${stream})`);
     const end = cpuWindow(rt.pid);
+    const rssStart = rssBytes(rt.pid);
+    let rssPeak = rssStart ?? 0;
+    const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(rt.pid) ?? 0)), 500);
     const t0 = now();
     const stopAt = t0 + SUSTAIN_S * 1000;
     let tEnd = t0;
@@ -477,11 +481,15 @@ async function measureSustained(rt) {
     await Promise.all(Array.from({ length: c }, pusher));
     const elapsed = (tEnd - t0) / 1000;
     const cw = end();
+    clearInterval(rssTimer);
+    client.close();
     const timedAccepted = (accepted.length - (w.status === 200 ? 1 : 0)) * size;
 
     // Count check: every accepted message is in the stream (paged read of all receipts).
     log(`sustained: checking ${accepted.length * size} accepted messages are stored (paged read)`);
-    const stats = await client.stats(stream);
+    const checker = new Client(rt.base, { sockets: 1 });
+    const stats = await checker.stats(stream);
+    checker.close();
     const seen = new Set();
     let after = 0;
     let pages = 0;
@@ -518,6 +526,7 @@ async function measureSustained(rt) {
       statuses,
       request_errors: errors,
       request_error_kinds: errorKinds,
+      workerd_rss_mb: { start: r2((rssStart ?? 0) / 2 ** 20, 0), peak: r2(rssPeak / 2 ** 20, 0) },
       workerd_cpu_pct: r2(cw.workerd_ms === null ? null : (cw.workerd_ms / 1e3 / cw.seconds) * 100, 0),
       bench_process_cpu_pct: r2((cw.bench_ms / 1e3 / cw.seconds) * 100, 0),
       others_cpu_pct: r2(cw.others_pct, 0),
@@ -536,7 +545,6 @@ async function measureSustained(rt) {
       // accepted (ICC retries it); those are counted and shown, not hidden.
       ok: complete && lost === 0,
     });
-    client.close();
   }
 }
 
@@ -907,6 +915,14 @@ function whereTimeGoes() {
         `${best.bench_process_cpu_pct}%, other jobs at ${best.others_cpu_pct}% of the machine: ${bound}.`,
     );
   }
+  const resets = results.sustained.filter((s) => s.request_errors > 0);
+  if (resets.length)
+    out.push(
+      `Connections reset by workerd during sustained load (${resets
+        .map((s) => `${s.pushers} × ${s.batch}: ${s.request_errors} pushes, ${Object.keys(s.request_error_kinds).join("/")}, workerd RSS ${s.workerd_rss_mb.start} → peak ${s.workerd_rss_mb.peak} MB`)
+        .join("; ")}): those pushes got no answer (not accepted; ICC would retry); no accepted message was lost. ` +
+        "They arrive together, on every open connection at once, with no line in the worker's log.",
+    );
   const slow = results.sustained.filter((s) => s.p99_ms > 700 && !(s.statuses["503"] > 0));
   if (slow.length)
     out.push(

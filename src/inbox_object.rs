@@ -14,7 +14,7 @@ use icc_core::answer::fetch_error;
 use icc_core::body::Reason;
 use icc_core::fetch_query;
 use icc_core::inbox_protocol::{
-    CommitRequest, CommitResult, CommitWire, QuarantineItem, ReadRequest, Row, RowKey,
+    CommitRequest, CommitResult, DecodedCommit, QuarantineItem, ReadRequest, Row, RowKey,
 };
 use icc_core::inbox_rules::{self, Outcome};
 use icc_core::vendor_time::format_utc_ms;
@@ -111,11 +111,19 @@ impl Client {
         path: &str,
         body: Option<String>,
     ) -> Result<(u16, String)> {
+        self.send(method, path, body.map(|b| JsValue::from_str(&b)))
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<JsValue>,
+    ) -> Result<(u16, String)> {
         let mut init = RequestInit::new();
         init.with_method(method);
-        if let Some(b) = body {
-            init.with_body(Some(JsValue::from_str(&b)));
-        }
+        init.with_body(body);
         let req = Request::new_with_init(&format!("https://inbox{path}"), &init)?;
         req.headers().set("x-stream", &self.stream)?;
         let mut resp = self.stub.fetch_with_request(req).await?;
@@ -128,10 +136,8 @@ impl Client {
         &self,
         req: &CommitRequest,
     ) -> std::result::Result<CommitResult, InboxError> {
-        match self
-            .call(Method::Post, "/commit", Some(req.to_wire()))
-            .await
-        {
+        let wire = js_sys::Uint8Array::from(req.to_wire().as_slice());
+        match self.send(Method::Post, "/commit", Some(wire.into())).await {
             Ok((200, text)) => serde_json::from_str(&text).map_err(|_| InboxError::Error),
             Ok((507, _)) => Err(InboxError::Full),
             _ => Err(InboxError::Error),
@@ -228,18 +234,15 @@ impl Inbox {
 
     // ---- commit -------------------------------------------------------------------------
 
-    async fn commit(&self, body: String) -> Result<Response> {
-        let wire: CommitWire = match serde_json::from_str(&body) {
-            Ok(w) => w,
-            Err(_) => return respond::fetch_error(400, "bad_commit", "commit body does not parse"),
+    async fn commit(&self, body: Vec<u8>) -> Result<Response> {
+        let Some(wire) = DecodedCommit::decode(&body) else {
+            return respond::fetch_error(400, "bad_commit", "commit body does not parse");
         };
-        let mut keys_per_chunk: Vec<Vec<RowKey>> = Vec::with_capacity(wire.chunks.len());
-        for c in &wire.chunks {
-            match serde_json::from_str::<Vec<RowKey>>(c.get()) {
-                Ok(k) => keys_per_chunk.push(k),
-                Err(_) => {
-                    return respond::fetch_error(400, "bad_commit", "commit rows do not parse")
-                }
+        let mut keys_per_chunk: Vec<Vec<RowKey>> = Vec::with_capacity(wire.header.chunks.len());
+        for c in &wire.header.chunks {
+            match serde_json::from_str::<Vec<RowKey>>(c.rows.get()) {
+                Ok(k) if wire.chunk_text(c).is_some() => keys_per_chunk.push(k),
+                _ => return respond::fetch_error(400, "bad_commit", "commit rows do not parse"),
             }
         }
         let storage = self.state.storage();
@@ -272,7 +275,7 @@ impl Inbox {
     fn commit_tx(
         &self,
         sql: &SqlStorage,
-        wire: &CommitWire,
+        wire: &DecodedCommit,
         chunks: &[Vec<RowKey>],
     ) -> Result<CommitResult> {
         let all: Vec<(&str, &str)> = chunks
@@ -303,7 +306,8 @@ impl Inbox {
         let mut quarantine: Vec<QuarantineItem> = Vec::new();
         let mut head = self.meta("head_seq");
         let mut i = 0usize;
-        for (chunk, keys) in wire.chunks.iter().zip(chunks) {
+        for (chunk, keys) in wire.header.chunks.iter().zip(chunks) {
+            let chunk_text = wire.chunk_text(chunk).unwrap_or_default();
             let mut insert_idx: Vec<usize> = Vec::new();
             for (j, key) in keys.iter().enumerate() {
                 let outcome = outcomes.get(i).copied().unwrap_or(Outcome::Duplicate);
@@ -315,12 +319,12 @@ impl Inbox {
                     Outcome::Duplicate => c.duplicate += 1,
                     Outcome::Conflict => {
                         c.conflict += 1;
-                        let raw: String = serde_json::from_str(key.raw.get()).unwrap_or_default();
+                        let raw = chunk_text.get(key.ro..key.ro + key.rl).unwrap_or_default();
                         quarantine.push(QuarantineItem::new(
                             Reason::ConflictingDuplicate,
-                            &wire.address,
+                            &wire.header.address,
                             Some(&key.message_type),
-                            raw.as_bytes(),
+                            raw,
                         ));
                     }
                 }
@@ -338,12 +342,20 @@ impl Inbox {
             let idx = serde_json::to_string(&insert_idx).map_err(sql_err)?;
             let inserted: Vec<Inserted> = sql
                 .exec(
+                    // The chunk's text is bound once as a blob; each row's norm and raw are
+                    // byte ranges of it (substr on a blob counts bytes, from 1).
                     "INSERT INTO receipts(id, type, call_id, hash, received_at_ms, norm, raw)
                      SELECT value->>'id', value->>'type', value->>'call_id', value->>'hash', ?2,
-                            value->>'norm', value->>'raw'
+                            CAST(substr(?4, (value->>'no') + 1, value->>'nl') AS TEXT),
+                            CAST(substr(?4, (value->>'ro') + 1, value->>'rl') AS TEXT)
                      FROM json_each(?1) WHERE key IN (SELECT value FROM json_each(?3)) ORDER BY key
                      ON CONFLICT(id) DO NOTHING RETURNING seq, type",
-                    vec![text(chunk.get()), int(wire.received_at_ms), text(&idx)],
+                    vec![
+                        text(chunk.rows.get()),
+                        int(wire.header.received_at_ms),
+                        text(&idx),
+                        SqlStorageValue::from(chunk_text.to_vec()),
+                    ],
                 )?
                 .to_array()?;
             for r in inserted {
@@ -352,7 +364,7 @@ impl Inbox {
                 counts.entry(r.message_type).or_default().stored += 1;
             }
         }
-        for item in wire.quarantine.iter().chain(quarantine.iter()) {
+        for item in wire.header.quarantine.iter().chain(quarantine.iter()) {
             let ty = item
                 .message_type
                 .clone()
@@ -361,7 +373,7 @@ impl Inbox {
             if item.reason != Reason::ConflictingDuplicate.as_str() {
                 c.received += 1;
             }
-            if self.quarantine_insert(sql, item, wire.received_at_ms)? {
+            if self.quarantine_insert(sql, item, wire.header.received_at_ms)? {
                 result.quarantined += 1;
                 if item.reason != Reason::ConflictingDuplicate.as_str() {
                     c.quarantined += 1;
@@ -390,7 +402,7 @@ impl Inbox {
                     int(c.duplicate),
                     int(c.quarantined),
                     int(c.conflict),
-                    int(wire.received_at_ms),
+                    int(wire.header.received_at_ms),
                 ],
             )?;
         }
@@ -914,7 +926,7 @@ impl DurableObject for Inbox {
         let method = req.method();
         match (method.clone(), path.as_str()) {
             (Method::Post, "/commit") => {
-                let body = req.text().await?;
+                let body = req.bytes().await?;
                 self.commit(body).await
             }
             (Method::Post, "/read") => {

@@ -69,6 +69,7 @@ fn write(value: &RawValue, out: &mut String) -> Option<()> {
             }
             out.push(']');
         }
+        b'"' if !t.contains('\\') => out.push_str(t), // nothing to unescape: already canonical
         b'"' => {
             let s: String = serde_json::from_str(t).ok()?;
             out.push_str(&serde_json::to_string(&s).ok()?);

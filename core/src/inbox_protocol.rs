@@ -80,32 +80,97 @@ pub struct CommitRequest {
     pub quarantine: Vec<QuarantineItem>,
 }
 
-/// Bytes of one chunk of rows on the wire: the inbox binds each chunk as one SQL parameter,
-/// which must stay well under SQLite's per-value limit.
+/// Bytes of text (raw messages and normalized receipts) of one chunk on the wire: the inbox binds
+/// each chunk's text as one SQL value, which must stay well under SQLite's per-value limit.
 pub const WIRE_CHUNK_BYTES: usize = 512 * 1024;
 
-/// The commit as sent: rows grouped in JSON-array chunks that the inbox binds as they are.
+/// The commit as sent: one JSON header line, `\n`, then the text section. The header lists the
+/// rows (identity, type, hash) with the byte ranges of their normalized receipt and raw message
+/// in the text section, grouped in chunks; the text is every `norm` and `raw` concatenated as is,
+/// so nothing is escaped at the edge or unescaped in the inbox.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct CommitWire<'a> {
+pub struct WireHeader<'a> {
     pub stream: String,
     pub address: String,
     pub received_at_ms: i64,
     #[serde(borrow)]
-    pub chunks: Vec<&'a serde_json::value::RawValue>,
+    pub chunks: Vec<WireChunk<'a>>,
     pub quarantine: Vec<QuarantineItem>,
 }
 
-/// The fields of a row the inbox decides with (the rest is bound from the chunk text).
-#[derive(Debug, Deserialize)]
+/// Rows whose text lies in `[start, start + len)` of the text section. `rows` is a JSON array
+/// of [`RowKey`] the inbox binds as is; offsets in it are relative to `start`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireChunk<'a> {
+    pub start: usize,
+    pub len: usize,
+    #[serde(borrow)]
+    pub rows: &'a serde_json::value::RawValue,
+}
+
+/// One row in a chunk: what the inbox decides with, and where its text is.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct RowKey<'a> {
     #[serde(borrow)]
     pub id: std::borrow::Cow<'a, str>,
     #[serde(rename = "type", borrow)]
     pub message_type: std::borrow::Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    pub call_id: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     pub hash: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    pub raw: &'a serde_json::value::RawValue,
+    /// Offset and length of `norm` in the chunk's text.
+    pub no: usize,
+    pub nl: usize,
+    /// Offset and length of `raw` in the chunk's text.
+    pub ro: usize,
+    pub rl: usize,
+}
+
+/// A commit read back from its wire form.
+#[derive(Debug)]
+pub struct DecodedCommit<'a> {
+    pub header: WireHeader<'a>,
+    pub text: &'a [u8],
+}
+
+impl<'a> DecodedCommit<'a> {
+    /// Splits and parses a wire body; `None` when it is not a commit.
+    pub fn decode(wire: &'a [u8]) -> Option<DecodedCommit<'a>> {
+        let nl = wire.iter().position(|b| *b == b'\n')?;
+        let header = serde_json::from_slice(wire.get(..nl)?).ok()?;
+        Some(DecodedCommit {
+            header,
+            text: wire.get(nl + 1..)?,
+        })
+    }
+
+    /// The text of one chunk.
+    pub fn chunk_text(&self, chunk: &WireChunk) -> Option<&'a [u8]> {
+        self.text
+            .get(chunk.start..chunk.start.checked_add(chunk.len)?)
+    }
+
+    /// The rows of a chunk with their text, as they were planned.
+    pub fn rows(&self, chunk: &WireChunk) -> Option<Vec<Row>> {
+        let text = self.chunk_text(chunk)?;
+        let keys: Vec<RowKey> = serde_json::from_str(chunk.rows.get()).ok()?;
+        let piece = |o: usize, l: usize| -> Option<String> {
+            String::from_utf8(text.get(o..o.checked_add(l)?)?.to_vec()).ok()
+        };
+        keys.into_iter()
+            .map(|k| {
+                Some(Row {
+                    id: k.id.into_owned(),
+                    message_type: k.message_type.into_owned(),
+                    call_id: k.call_id.map(|c| c.into_owned()),
+                    hash: k.hash.into_owned(),
+                    norm: piece(k.no, k.nl)?,
+                    raw: piece(k.ro, k.rl)?,
+                })
+            })
+            .collect()
+    }
 }
 
 impl CommitRequest {
@@ -119,37 +184,74 @@ impl CommitRequest {
         }
     }
 
-    /// The JSON body of `POST /commit`.
-    pub fn to_wire(&self) -> String {
-        let mut chunks: Vec<String> = Vec::new();
-        let mut cur = String::from("[");
-        for row in &self.rows {
-            let text = serde_json::to_string(row).unwrap_or_default();
-            if cur.len() > 1 && cur.len() + text.len() > WIRE_CHUNK_BYTES {
-                cur.push(']');
-                chunks.push(std::mem::replace(&mut cur, String::from("[")));
+    /// The body of `POST /commit` (see [`WireHeader`]).
+    pub fn to_wire(&self) -> Vec<u8> {
+        let text_len: usize = self.rows.iter().map(|r| r.norm.len() + r.raw.len()).sum();
+        let mut text: Vec<u8> = Vec::with_capacity(text_len);
+        let mut chunks: Vec<(usize, usize, Vec<RowKey>)> = Vec::new();
+        for r in &self.rows {
+            let size = r.norm.len() + r.raw.len();
+            let start_new = match chunks.last() {
+                None => true,
+                Some((start, _, keys)) => {
+                    !keys.is_empty() && text.len() - start + size > WIRE_CHUNK_BYTES
+                }
+            };
+            if start_new {
+                chunks.push((text.len(), 0, Vec::new()));
             }
-            if cur.len() > 1 {
-                cur.push(',');
-            }
-            cur.push_str(&text);
+            let Some((start, len, keys)) = chunks.last_mut() else {
+                continue;
+            };
+            let base = text.len() - *start;
+            text.extend_from_slice(r.norm.as_bytes());
+            text.extend_from_slice(r.raw.as_bytes());
+            keys.push(RowKey {
+                id: r.id.as_str().into(),
+                message_type: r.message_type.as_str().into(),
+                call_id: r.call_id.as_deref().map(Into::into),
+                hash: r.hash.as_str().into(),
+                no: base,
+                nl: r.norm.len(),
+                ro: base + r.norm.len(),
+                rl: r.raw.len(),
+            });
+            *len += size;
         }
-        if cur.len() > 1 {
-            cur.push(']');
-            chunks.push(cur);
-        }
-        let mut out = String::with_capacity(chunks.iter().map(String::len).sum::<usize>() + 256);
-        out.push_str("{\"stream\":");
-        out.push_str(&serde_json::to_string(&self.stream).unwrap_or_default());
-        out.push_str(",\"address\":");
-        out.push_str(&serde_json::to_string(&self.address).unwrap_or_default());
-        out.push_str(",\"received_at_ms\":");
-        out.push_str(&self.received_at_ms.to_string());
-        out.push_str(",\"chunks\":[");
-        out.push_str(&chunks.join(","));
-        out.push_str("],\"quarantine\":");
-        out.push_str(&serde_json::to_string(&self.quarantine).unwrap_or_else(|_| "[]".into()));
-        out.push('}');
+        let mut out = Vec::with_capacity(text.len() + 256 + self.rows.len() * 160);
+        let chunk_json: Vec<String> = chunks
+            .iter()
+            .map(|(start, len, keys)| {
+                format!(
+                    "{{\"start\":{start},\"len\":{len},\"rows\":{}}}",
+                    serde_json::to_string(keys).unwrap_or_else(|_| "[]".into())
+                )
+            })
+            .collect();
+        out.extend_from_slice(b"{\"stream\":");
+        out.extend_from_slice(
+            serde_json::to_string(&self.stream)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        out.extend_from_slice(b",\"address\":");
+        out.extend_from_slice(
+            serde_json::to_string(&self.address)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        out.extend_from_slice(
+            format!(",\"received_at_ms\":{},\"chunks\":[", self.received_at_ms).as_bytes(),
+        );
+        out.extend_from_slice(chunk_json.join(",").as_bytes());
+        out.extend_from_slice(b"],\"quarantine\":");
+        out.extend_from_slice(
+            serde_json::to_string(&self.quarantine)
+                .unwrap_or_else(|_| "[]".into())
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"}\n");
+        out.extend_from_slice(&text);
         out
     }
 }
@@ -162,32 +264,54 @@ mod tests {
         Row {
             id: format!("T:{i}"),
             message_type: "T".into(),
-            call_id: Some(i.to_string()),
+            call_id: Some(format!("c\n{i}")),
             hash: "h".into(),
-            norm: "{\"schema\":1}".into(),
-            raw: format!("{{\"x\":\"{}\"}}", "y".repeat(raw_len)),
+            norm: "{\"schema\":1,\"s\":\"é\\n\"}".into(),
+            raw: format!("{{\"x\":\"{}\",\n \"q\":\"\\\"é\"}}", "y".repeat(raw_len)),
         }
     }
 
     #[test]
-    fn wire_chunks_stay_bounded_and_round_trip() {
+    fn wire_round_trips_in_bounded_chunks() {
         let mut req = CommitRequest::new("s", "/icc/llm", 5);
         req.rows = (0..40).map(|i| row(i, 60_000)).collect();
+        req.quarantine.push(QuarantineItem::new(
+            crate::body::Reason::NotJson,
+            "/icc/llm",
+            None,
+            b"\xff\n",
+        ));
         let wire = req.to_wire();
-        let parsed: CommitWire = serde_json::from_str(&wire).expect("wire parses");
-        assert!(parsed.chunks.len() > 1);
-        let mut ids = Vec::new();
-        for c in &parsed.chunks {
-            assert!(c.get().len() <= WIRE_CHUNK_BYTES + 70_000);
-            let rows: Vec<Row> = serde_json::from_str(c.get()).expect("chunk parses");
-            let keys: Vec<RowKey> = serde_json::from_str(c.get()).expect("keys parse");
-            assert_eq!(rows.len(), keys.len());
-            ids.extend(rows.into_iter().map(|r| r.id));
+        let d = DecodedCommit::decode(&wire).expect("decodes");
+        assert_eq!(d.header.stream, "s");
+        assert_eq!(d.header.quarantine, req.quarantine);
+        assert!(d.header.chunks.len() > 1);
+        let mut rows = Vec::new();
+        for c in &d.header.chunks {
+            assert!(c.len <= WIRE_CHUNK_BYTES);
+            rows.extend(d.rows(c).expect("rows"));
         }
-        assert_eq!(ids, (0..40).map(|i| format!("T:{i}")).collect::<Vec<_>>());
+        assert_eq!(rows, req.rows);
         let empty = CommitRequest::new("s", "/icc/llm", 5).to_wire();
-        let parsed: CommitWire = serde_json::from_str(&empty).expect("empty parses");
-        assert!(parsed.chunks.is_empty());
+        let d = DecodedCommit::decode(&empty).expect("empty decodes");
+        assert!(d.header.chunks.is_empty());
+        assert!(d.text.is_empty());
+    }
+
+    #[test]
+    fn oversized_row_gets_a_chunk_of_its_own() {
+        let mut req = CommitRequest::new("s", "/a", 0);
+        req.rows = vec![row(0, 10), row(1, WIRE_CHUNK_BYTES + 10), row(2, 10)];
+        let wire = req.to_wire();
+        let d = DecodedCommit::decode(&wire).expect("decodes");
+        assert_eq!(d.header.chunks.len(), 3);
+        let rows: Vec<Row> = d
+            .header
+            .chunks
+            .iter()
+            .flat_map(|c| d.rows(c).expect("rows"))
+            .collect();
+        assert_eq!(rows, req.rows);
     }
 
     #[test]
