@@ -16,7 +16,7 @@ use std::fmt;
 use base64::Engine as _;
 use icc_core::body::MAX_MESSAGE_BYTES;
 use icc_core::inbox_protocol::{
-    CommitRequest, CommitWire, QuarantineItem, Row, RowKey, WIRE_CHUNK_BYTES,
+    CommitRequest, DecodedCommit, QuarantineItem, Row, RowKey, WIRE_CHUNK_BYTES,
 };
 use icc_core::message_type::{MessageType, Product, TypePin};
 use icc_core::normalize::Source;
@@ -406,42 +406,45 @@ fn check_quarantine(q: &QuarantineItem, bytes: &[u8], a: &Arrival) {
     );
 }
 
-/// `to_wire()` parses back as `CommitWire`; its chunks are the rows, in order, as `Row` and as
-/// the `RowKey`s the inbox reads.
+/// `to_wire()` decodes back: header fields, quarantine, and per chunk the rows in order, with
+/// their `norm` and `raw` text byte-exact; chunks stay within `WIRE_CHUNK_BYTES` unless a single
+/// row is larger.
 fn check_wire(req: &CommitRequest) {
     let wire = req.to_wire();
-    let parsed: CommitWire = serde_json::from_str(&wire)
-        .unwrap_or_else(|e| panic!("wire does not parse as CommitWire: {e}"));
-    assert_eq!(parsed.stream, req.stream);
-    assert_eq!(parsed.address, req.address);
-    assert_eq!(parsed.received_at_ms, req.received_at_ms);
-    assert_eq!(parsed.quarantine, req.quarantine, "wire quarantine");
+    let d = DecodedCommit::decode(&wire).unwrap_or_else(|| panic!("wire does not decode"));
+    assert_eq!(d.header.stream, req.stream);
+    assert_eq!(d.header.address, req.address);
+    assert_eq!(d.header.received_at_ms, req.received_at_ms);
+    assert_eq!(d.header.quarantine, req.quarantine, "wire quarantine");
     let mut rows: Vec<Row> = Vec::new();
-    for c in &parsed.chunks {
-        let chunk: Vec<Row> = serde_json::from_str(c.get())
-            .unwrap_or_else(|e| panic!("wire chunk does not parse as rows: {e}"));
-        let keys: Vec<RowKey> = serde_json::from_str(c.get())
-            .unwrap_or_else(|e| panic!("wire chunk does not parse as row keys: {e}"));
+    // The chunks tile the text section exactly: no gap, no overlap, nothing after the last.
+    let mut end = 0;
+    for c in &d.header.chunks {
+        assert_eq!(
+            c.start, end,
+            "chunk starts at {} after text up to {end}",
+            c.start
+        );
+        end = c.start + c.len;
+    }
+    assert_eq!(end, d.text.len(), "text section is not exactly the chunks");
+    for c in &d.header.chunks {
+        let chunk = d
+            .rows(c)
+            .unwrap_or_else(|| panic!("wire chunk does not decode"));
+        let keys: Vec<RowKey> = serde_json::from_str(c.rows.get())
+            .unwrap_or_else(|e| panic!("wire chunk rows do not parse as row keys: {e}"));
         assert!(!chunk.is_empty(), "empty chunk");
+        assert_eq!(keys.len(), chunk.len());
         assert!(
-            c.get().len() <= WIRE_CHUNK_BYTES || chunk.len() == 1,
+            c.len <= WIRE_CHUNK_BYTES || chunk.len() == 1,
             "chunk of {} rows is {} bytes",
             chunk.len(),
-            c.get().len()
+            c.len
         );
-        for (r, k) in chunk.iter().zip(&keys) {
-            assert_eq!(
-                (k.id.as_ref(), k.message_type.as_ref(), k.hash.as_ref()),
-                (r.id.as_str(), r.message_type.as_str(), r.hash.as_str())
-            );
-            // The inbox reads `raw` as the JSON string of the message text.
-            let raw: String = serde_json::from_str(k.raw.get()).expect("row key raw is a string");
-            assert_eq!(raw, r.raw, "row key raw is not the message text");
-        }
-        assert_eq!(chunk.len(), keys.len());
         rows.extend(chunk);
     }
-    assert_eq!(rows, req.rows, "wire rows != rows");
+    assert_eq!(rows, req.rows, "wire rows");
 }
 
 /// The same message, re-serialized: one row with the same id, hash and normalized receipt.
