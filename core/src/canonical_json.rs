@@ -4,9 +4,8 @@
 //! receipts would look like one. Integers within ±2^53 (all real ICC values) render exactly as
 //! RFC 8785 renders them; only larger ones differ, and they differ by being exact.
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use crate::identity::RawFields;
 use serde_json::value::RawValue;
-use std::fmt;
 
 /// Canonical text of one JSON value given as raw text; `None` if it is not JSON.
 pub fn canonicalize(raw: &str) -> Option<String> {
@@ -16,35 +15,12 @@ pub fn canonicalize(raw: &str) -> Option<String> {
     Some(out)
 }
 
-struct Members<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de> serde::Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out: Vec<(String, &'de RawValue)> = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
-                    // Duplicate keys: the last one wins, as when the message is parsed.
-                    out.retain(|(key, _)| *key != k);
-                    out.push((k, v));
-                }
-                Ok(Members(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 fn write(value: &RawValue, out: &mut String) -> Option<()> {
     let t = value.get().trim();
     match t.as_bytes().first()? {
         b'{' => {
-            let Members(mut members) = serde_json::from_str(t).ok()?;
+            // Duplicate keys: the last one wins, as when the message is parsed.
+            let mut members = RawFields::parse(t)?.into_entries();
             // RFC 8785: keys sorted by their UTF-16 code units.
             members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             out.push('{');

@@ -39,6 +39,11 @@ impl<'a> RawFields<'a> {
         de.deserialize_map(V).ok()
     }
 
+    /// The fields in order of first appearance, each with its last value.
+    pub fn into_entries(self) -> Vec<(String, &'a RawValue)> {
+        self.0
+    }
+
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }

@@ -110,7 +110,7 @@ function cleanBindings(overrides) {
   return out;
 }
 
-function mainWorkerOptions(bindings, inbox) {
+export function mainWorkerOptions(bindings, inbox) {
   return {
     name: "icc-edge-inbox",
     modules: true,
@@ -124,6 +124,7 @@ function mainWorkerOptions(bindings, inbox) {
     durableObjects: {
       INBOX: inbox,
       DIRECTORY: { className: "Directory", useSQLite: true },
+      MNS_PULLER: { className: "MnsPuller", useSQLite: true },
     },
     kvNamespaces: ["DEDUP"],
     bindings,

@@ -7,7 +7,6 @@
 
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { Miniflare, Log, LogLevel } from "miniflare";
@@ -21,6 +20,7 @@ import {
   validateReceipt,
   expectedId,
   sleep,
+  mainWorkerOptions,
 } from "./harness.mjs";
 import {
   startFakeAlibaba,
@@ -42,31 +42,6 @@ const Q_VOICE = "Alicom-Queue-1-VoiceReportAiccs";
 const Q_MISSING = "Alicom-Queue-1-VoiceCallReportAiccs";
 const MNS_QUEUES = `LlmSmartCallReport:${Q_LLM},VoiceReportAiccs:${Q_VOICE}:shop`;
 const T = { timeout: 60_000 };
-
-// ------------------------------------------------------------------ Miniflare with MNS_PULLER
-
-// The harness's startWorker does not bind MNS_PULLER, so the worker is built here with the same
-// options (harness.mjs mainWorkerOptions) plus that binding.
-function mainWorker(bindings, inbox) {
-  return {
-    name: "icc-edge-inbox",
-    modules: true,
-    scriptPath: SCRIPT_PATH,
-    modulesRoot: path.dirname(SCRIPT_PATH),
-    modulesRules: [
-      { type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true },
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"], fallthrough: true },
-    ],
-    compatibilityDate: "2026-04-01",
-    durableObjects: {
-      INBOX: inbox,
-      DIRECTORY: { className: "Directory", useSQLite: true },
-      MNS_PULLER: { className: "MnsPuller", useSQLite: true },
-    },
-    kvNamespaces: ["DEDUP"],
-    bindings,
-  };
-}
 
 // An inline JS Durable Object bound as INBOX in front of the real Inbox (fault injection by
 // configuration only). It asks the fake's control endpoint what to do with each /commit:
@@ -141,8 +116,8 @@ async function startMns({ bindings = {}, proxy = false, fake: fakeOpts = {} } = 
   };
   const log = new Log(process.env.E2E_LOG ? LogLevel.DEBUG : LogLevel.NONE);
   const options = proxy
-    ? { workers: [mainWorker(b, { className: "Inbox", scriptName: "inbox-proxy", useSQLite: true }), proxyInboxWorker(fake.url)] }
-    : mainWorker(b, { className: "Inbox", useSQLite: true });
+    ? { workers: [mainWorkerOptions(b, { className: "Inbox", scriptName: "inbox-proxy", useSQLite: true }), proxyInboxWorker(fake.url)] }
+    : mainWorkerOptions(b, { className: "Inbox", useSQLite: true });
   let mf;
   try {
     mf = new Miniflare({ log, handleRuntimeStdio, ...options });
