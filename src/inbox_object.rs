@@ -132,11 +132,14 @@ impl Client {
     }
 
     /// Commits a planned push. Only `Ok` means every row is durable (stored or known).
+    /// Takes the plan by value: it is serialized into one JS buffer and freed before the wait,
+    /// so a large push holds one copy of its data while the inbox works.
     pub async fn commit(
         &self,
-        req: &CommitRequest,
+        req: CommitRequest,
     ) -> std::result::Result<CommitResult, InboxError> {
         let wire = js_sys::Uint8Array::from(req.to_wire().as_slice());
+        drop(req);
         match self.send(Method::Post, "/commit", Some(wire.into())).await {
             Ok((200, text)) => serde_json::from_str(&text).map_err(|_| InboxError::Error),
             Ok((507, _)) => Err(InboxError::Full),

@@ -257,7 +257,7 @@ impl MnsPuller {
         c.quarantined = plan.quarantine.len() as i64;
         let inbox = Client::new(&self.env, &plan.stream, &cfg.location_hint)?;
         let result = inbox
-            .commit(&plan)
+            .commit(plan)
             .await
             .map_err(|e| err(format!("inbox: {}", e.code())))?;
         c.stored = i64::from(result.stored);

@@ -84,7 +84,7 @@ pub async fn handle(
         let head = &body[..TOO_LARGE_HEAD_BYTES.min(body.len())];
         let stub = push::too_large_stub(&arrival, body.len(), sha256_hex(&body), head);
         // The answer is 413 either way; the stub is best effort within the deadline.
-        let _ = deadline::before(deadline_ms, inbox.commit(&stub)).await;
+        let _ = deadline::before(deadline_ms, inbox.commit(stub)).await;
         console_log!(
             "push stream={} too_large bytes={}",
             addr.stream(),
@@ -107,8 +107,9 @@ pub async fn handle(
     }
 
     let plan = push::plan(&body, &arrival);
+    drop(body); // the plan owns copies of what it needs
     let (rows, quarantined) = (plan.rows.len(), plan.quarantine.len());
-    let answer = match deadline::before(deadline_ms, inbox.commit(&plan)).await {
+    let answer = match deadline::before(deadline_ms, inbox.commit(plan)).await {
         None => Err("inbox_timeout"),
         Some(Err(e)) => {
             console_log!("push stream={} inbox_error: {}", addr.stream(), e.code());
