@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result,
-    SqlStorageValue, State,
+    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue,
+    State,
 };
 
 const BINDING: &str = "DIRECTORY";
@@ -22,19 +22,8 @@ async fn call(
     body: Option<String>,
 ) -> Result<(u16, String)> {
     let stub = env.durable_object(BINDING)?.get_by_name(NAME)?;
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(b) = body {
-        init.with_body(Some(JsValue::from_str(&b)));
-    }
-    let mut resp = stub
-        .fetch_with_request(Request::new_with_init(
-            &format!("https://directory{path}"),
-            &init,
-        )?)
-        .await?;
-    let text = resp.text().await?;
-    Ok((resp.status_code(), text))
+    let body = body.map(|b| JsValue::from_str(&b));
+    crate::object_call::call(&stub, "directory", method, path, None, body).await
 }
 
 /// Records `stream` (idempotent).

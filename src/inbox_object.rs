@@ -26,8 +26,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, Date, Delay, DurableObject, Env, Method, Request, RequestInit, Response,
-    Result, SqlStorage, SqlStorageValue, State, Stub,
+    durable_object, Date, Delay, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
+    SqlStorageValue, State, Stub,
 };
 
 const BINDING: &str = "INBOX";
@@ -121,14 +121,8 @@ impl Client {
         path: &str,
         body: Option<JsValue>,
     ) -> Result<(u16, String)> {
-        let mut init = RequestInit::new();
-        init.with_method(method);
-        init.with_body(body);
-        let req = Request::new_with_init(&format!("https://inbox{path}"), &init)?;
-        req.headers().set("x-stream", &self.stream)?;
-        let mut resp = self.stub.fetch_with_request(req).await?;
-        let text = resp.text().await?;
-        Ok((resp.status_code(), text))
+        let name = Some(("x-stream", self.stream.as_str()));
+        crate::object_call::call(&self.stub, "inbox", method, path, name, body).await
     }
 
     /// Commits a planned push. Only `Ok` means every row is durable (stored or known).

@@ -8,6 +8,7 @@ mod fast_path;
 mod fetch_handler;
 mod inbox_object;
 mod mns_puller;
+mod object_call;
 mod push_handler;
 mod respond;
 mod storage_tx;

@@ -53,12 +53,12 @@ pub async fn stats(env: &Env, queue: &str) -> Result<String> {
 
 async fn call(env: &Env, queue: &str, method: Method, path: &str) -> Result<String> {
     let stub = env.durable_object(BINDING)?.get_by_name(queue)?;
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    let req = Request::new_with_init(&format!("https://mns{path}"), &init)?;
-    req.headers().set("x-queue", queue)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    resp.text().await
+    let name = Some(("x-queue", queue));
+    Ok(
+        crate::object_call::call(&stub, "mns", method, path, name, None)
+            .await?
+            .1,
+    )
 }
 
 #[durable_object]
