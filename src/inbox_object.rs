@@ -903,7 +903,24 @@ impl DurableObject for Inbox {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        match self.route(req).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                worker::console_error!("inbox request failed: {}", e);
+                respond::fetch_error(500, "inbox_error", "the inbox failed; retry")
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.gc().await?;
+        Response::ok("gc done")
+    }
+}
+
+impl Inbox {
+    async fn route(&self, mut req: Request) -> Result<Response> {
         if let Err(e) = &self.ready {
             worker::console_error!("inbox schema migration failed: {}", e);
             return respond::json(
@@ -949,10 +966,5 @@ impl DurableObject for Inbox {
             }
             _ => respond::fetch_error(404, "not_found", "no such inbox route"),
         }
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.gc().await?;
-        Response::ok("gc done")
     }
 }

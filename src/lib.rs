@@ -30,12 +30,26 @@ fn start() {
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let arrived_ms = Date::now().as_millis() as i64;
     let path = req.path();
+    // An unexpected error never becomes a bare 500: on /icc it is a 503 ICC retries (nothing was
+    // acked), on /v1 a JSON error.
     if let Some(rest) = path.strip_prefix("/icc/") {
         let rest = rest.to_owned();
-        return push_handler::handle(req, &env, &ctx, &rest, arrived_ms).await;
+        return match push_handler::handle(req, &env, &ctx, &rest, arrived_ms).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                worker::console_error!("push failed unexpectedly: {}", e);
+                respond::icc(503, "inbox_error")
+            }
+        };
     }
     if path == "/v1" || path.starts_with("/v1/") {
-        return fetch_handler::handle(req, &env, &path).await;
+        return match fetch_handler::handle(req, &env, &path).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                worker::console_error!("fetch API failed unexpectedly: {}", e);
+                respond::fetch_error(503, "unavailable", "unexpected error; retry")
+            }
+        };
     }
     match path.as_str() {
         "/healthz" if req.method() == Method::Get || req.method() == Method::Head => health(&env),
