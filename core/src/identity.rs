@@ -294,12 +294,6 @@ mod tests {
         assert_eq!(f.text("k7"), "last");
         assert_eq!(f.text("k49999"), "49999");
         assert_eq!(f.into_entries().len(), n + 1);
-        // Quadratic search took seconds here; the index keeps it far below.
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
     }
 
     #[test]
