@@ -7,6 +7,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
+import { wranglerVars } from "../tests/wrangler_vars.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 
@@ -259,20 +260,8 @@ export function batch(prefix, start, n, { indent } = {}) {
 
 // ---------------------------------------------------------------- the local runtime
 
-export const BINDINGS = Object.freeze({
-  PUSH_TOKEN,
-  FETCH_TOKEN,
-  // The vars of wrangler.toml.
-  ACK_DEADLINE_MS: "500",
-  MAX_BODY_BYTES: "4194304",
-  RETENTION_DAYS: "7",
-  MAX_WAIT_S: "20",
-  KV_BUDGET_MS: "25",
-  KV_FAST_PATH: "true",
-  VENDOR_UTC_OFFSET: "+08:00",
-  APPS: "",
-  DO_LOCATION_HINT: "apac",
-});
+// The vars of wrangler.toml, as a deploy gets them.
+export const BINDINGS = Object.freeze({ PUSH_TOKEN, FETCH_TOKEN, ...wranglerVars() });
 
 // An inbox Durable Object that does no work: answers every commit at once (nothing stored) and
 // counts the calls it gets per route. Used only to separate the Worker's own work from the inbox.

@@ -15,6 +15,7 @@ import path from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import { wranglerVars } from "../wrangler_vars.mjs";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const SCRIPT_PATH = process.env.E2E_SCRIPT_PATH ?? path.join(ROOT, "build", "index.js");
@@ -27,18 +28,7 @@ export const FETCH_TOKEN = "fetchTOKEN-e2e-0123456789abcdefghijklmno";
 assert.equal(PUSH_TOKEN.length, 40);
 assert.equal(FETCH_TOKEN.length, 40);
 
-export const DEFAULT_BINDINGS = Object.freeze({
-  PUSH_TOKEN,
-  FETCH_TOKEN,
-  ACK_DEADLINE_MS: "500",
-  MAX_BODY_BYTES: "4194304",
-  RETENTION_DAYS: "7",
-  MAX_WAIT_S: "20",
-  KV_BUDGET_MS: "25",
-  KV_FAST_PATH: "true",
-  VENDOR_UTC_OFFSET: "+08:00",
-  DO_LOCATION_HINT: "apac",
-});
+export const DEFAULT_BINDINGS = Object.freeze({ PUSH_TOKEN, FETCH_TOKEN, ...wranglerVars() });
 
 export const PRODUCT_TYPES = Object.freeze({
   llm: ["LlmSmartCallReport", "LlmSmartCallRecord"],
