@@ -144,25 +144,23 @@ async fn all_stats(env: &Env, query: &str) -> Result<Response> {
             _ => None,
         }
     });
-    let parts: Vec<String> = futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let queues = cfg.mns.queues.iter().map(|q| async move {
+        let body = crate::mns_puller::stats(env, &q.queue_name).await.ok()?;
+        Some(format!("{}:{body}", quote(&q.queue_name)))
+    });
+    // Streams and queues are asked at once, not one set after the other.
+    let (parts, mns) = futures::future::join(
+        futures::future::join_all(calls),
+        futures::future::join_all(queues),
+    )
+    .await;
+    let parts: Vec<String> = parts.into_iter().flatten().collect();
+    let mns: Vec<String> = mns.into_iter().flatten().collect();
     let next = if more {
         quote(list.last().map(String::as_str).unwrap_or(""))
     } else {
         "null".to_owned()
     };
-    let queues = cfg.mns.queues.iter().map(|q| async move {
-        let body = crate::mns_puller::stats(env, &q.queue_name).await.ok()?;
-        Some(format!("{}:{body}", quote(&q.queue_name)))
-    });
-    let mns: Vec<String> = futures::future::join_all(queues)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
     respond::json(
         200,
         format!(

@@ -189,13 +189,7 @@ impl Inbox {
     }
 
     fn meta(&self, k: &str) -> i64 {
-        self.sql()
-            .exec("SELECT v FROM meta WHERE k = ?", vec![text(k)])
-            .and_then(|c| c.to_array::<One>())
-            .ok()
-            .and_then(|rows| rows.first().and_then(|r| r.v))
-            .map(|v| v as i64)
-            .unwrap_or(0)
+        self.scalar("SELECT v FROM meta WHERE k = ?", vec![text(k)])
     }
 
     fn set_meta(sql: &SqlStorage, k: &str, v: i64) -> Result<()> {
@@ -316,7 +310,7 @@ impl Inbox {
                     Outcome::Duplicate => c.duplicate += 1,
                     Outcome::Conflict => {
                         c.conflict += 1;
-                        let raw = chunk_text.get(key.ro..key.ro + key.rl).unwrap_or_default();
+                        let raw = key.raw_in(chunk_text).unwrap_or_default();
                         quarantine.push(QuarantineItem::new(
                             Reason::ConflictingDuplicate,
                             &wire.header.address,

@@ -95,18 +95,33 @@ impl MnsPuller {
         );
     }
 
-    fn queue_name(&self) -> Option<String> {
+    fn setting(&self, k: &str) -> Option<String> {
         #[derive(Deserialize)]
-        struct Q {
+        struct S {
             v: String,
         }
         self.state
             .storage()
             .sql()
-            .exec("SELECT v FROM settings WHERE k = 'queue'", None)
-            .and_then(|c| c.to_array::<Q>())
+            .exec(
+                "SELECT v FROM settings WHERE k = ?",
+                vec![SqlStorageValue::from(k)],
+            )
+            .and_then(|c| c.to_array::<S>())
             .ok()
-            .and_then(|r| r.into_iter().next().map(|q| q.v))
+            .and_then(|r| r.into_iter().next().map(|s| s.v))
+    }
+
+    fn set_setting(&self, k: &str, v: String) -> Result<()> {
+        self.state.storage().sql().exec(
+            "INSERT INTO settings(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            vec![SqlStorageValue::from(k), SqlStorageValue::from(v)],
+        )?;
+        Ok(())
+    }
+
+    fn queue_name(&self) -> Option<String> {
+        self.setting("queue")
     }
 
     fn binding(&self, cfg: &Config) -> Option<QueueBinding> {
@@ -146,10 +161,7 @@ impl MnsPuller {
             .map_err(|e| err(format!("QueryTokenForMnsQueue: {e}")))?
             .token;
         self.add("token_refreshes", 1);
-        let _ = self.state.storage().sql().exec(
-            "INSERT INTO settings(k, v) VALUES ('token_expire_ms', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            vec![SqlStorageValue::from(token.expire_time_ms.to_string())],
-        );
+        let _ = self.set_setting("token_expire_ms", token.expire_time_ms.to_string());
         *self.token.borrow_mut() = Some(token.clone());
         Ok(token)
     }
@@ -310,19 +322,9 @@ impl MnsPuller {
                 .unwrap_or(0);
             out.insert(name.to_owned(), json!(v));
         }
-        #[derive(Deserialize)]
-        struct S {
-            v: String,
-        }
         let expiry = self
-            .state
-            .storage()
-            .sql()
-            .exec("SELECT v FROM settings WHERE k = 'token_expire_ms'", None)?
-            .to_array::<S>()?
-            .into_iter()
-            .next()
-            .and_then(|s| s.v.parse::<i64>().ok())
+            .setting("token_expire_ms")
+            .and_then(|v| v.parse::<i64>().ok())
             .map(icc_core::vendor_time::format_utc_ms);
         out.insert("token_expires_at".into(), json!(expiry));
         out.insert("queue".into(), json!(self.queue_name()));
@@ -355,10 +357,7 @@ impl DurableObject for MnsPuller {
     async fn fetch(&self, req: Request) -> Result<Response> {
         if let Ok(Some(q)) = req.headers().get("x-queue") {
             if self.queue_name().as_deref() != Some(q.as_str()) {
-                self.state.storage().sql().exec(
-                    "INSERT INTO settings(k, v) VALUES ('queue', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-                    vec![SqlStorageValue::from(q)],
-                )?;
+                self.set_setting("queue", q)?;
             }
         }
         match (req.method(), req.path().as_str()) {

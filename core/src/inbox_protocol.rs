@@ -127,6 +127,18 @@ pub struct RowKey<'a> {
     pub rl: usize,
 }
 
+impl RowKey<'_> {
+    /// This row's normalized receipt within its chunk's text.
+    pub fn norm_in<'t>(&self, chunk_text: &'t [u8]) -> Option<&'t [u8]> {
+        chunk_text.get(self.no..self.no.checked_add(self.nl)?)
+    }
+
+    /// This row's raw message within its chunk's text.
+    pub fn raw_in<'t>(&self, chunk_text: &'t [u8]) -> Option<&'t [u8]> {
+        chunk_text.get(self.ro..self.ro.checked_add(self.rl)?)
+    }
+}
+
 /// A commit read back from its wire form.
 #[derive(Debug)]
 pub struct DecodedCommit<'a> {
@@ -155,18 +167,17 @@ impl<'a> DecodedCommit<'a> {
     pub fn rows(&self, chunk: &WireChunk) -> Option<Vec<Row>> {
         let text = self.chunk_text(chunk)?;
         let keys: Vec<RowKey> = serde_json::from_str(chunk.rows.get()).ok()?;
-        let piece = |o: usize, l: usize| -> Option<String> {
-            String::from_utf8(text.get(o..o.checked_add(l)?)?.to_vec()).ok()
-        };
+        let piece = |bytes: Option<&[u8]>| String::from_utf8(bytes?.to_vec()).ok();
         keys.into_iter()
             .map(|k| {
+                let (norm, raw) = (piece(k.norm_in(text))?, piece(k.raw_in(text))?);
                 Some(Row {
                     id: k.id.into_owned(),
                     message_type: k.message_type.into_owned(),
                     call_id: k.call_id.map(|c| c.into_owned()),
                     hash: k.hash.into_owned(),
-                    norm: piece(k.no, k.nl)?,
-                    raw: piece(k.ro, k.rl)?,
+                    norm,
+                    raw,
                 })
             })
             .collect()
