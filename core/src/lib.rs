@@ -26,4 +26,6 @@ pub mod message_type;
 pub mod mns;
 pub mod normalize;
 pub mod push;
+pub mod recording_url;
 pub mod vendor_time;
+pub mod webhook;
