@@ -29,5 +29,6 @@ pub mod normalize;
 pub mod push;
 pub mod recording_url;
 pub mod spool;
+pub mod tail;
 pub mod vendor_time;
 pub mod webhook;

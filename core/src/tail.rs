@@ -1,0 +1,87 @@
+//! The live tail (`GET /v1/streams/{stream}/tail`, a WebSocket): how a browser authenticates
+//! without a token in any URL, the frames, and the lag rule.
+//!
+//! Browsers cannot set headers on a WebSocket, so the page offers two subprotocols:
+//! [`PROTOCOL`] and `bearer.<base64url(token)>`. The server answers with [`PROTOCOL`] only (the
+//! token is never echoed). Clients that can set headers use `Authorization: Bearer` instead.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+/// The subprotocol the tail speaks; the handshake answer selects it.
+pub const PROTOCOL: &str = "icc-tail.v1";
+
+/// A client more than this many matching receipts behind is told to resume and is closed.
+pub const MAX_LAG: i64 = 1_000;
+
+/// Replay sends stored receipts in pages of at most this many.
+pub const REPLAY_PAGE: u32 = 100;
+
+/// The token carried in `Sec-WebSocket-Protocol`, if any (`bearer.<base64url>`).
+pub fn token_from_protocols(header: Option<&str>) -> Option<String> {
+    let header = header?;
+    header.split(',').map(str::trim).find_map(|p| {
+        let b64 = p.strip_prefix("bearer.")?;
+        let bytes = URL_SAFE_NO_PAD.decode(b64.trim_end_matches('=')).ok()?;
+        String::from_utf8(bytes).ok()
+    })
+}
+
+/// Whether the client offered [`PROTOCOL`] (then the answer must select it).
+pub fn offers_protocol(header: Option<&str>) -> bool {
+    header.is_some_and(|h| h.split(',').any(|p| p.trim() == PROTOCOL))
+}
+
+/// `{"receipt":<receipt>}`: one stored receipt, exactly as the pull API renders it.
+pub fn receipt_frame(receipt: &str) -> String {
+    let mut f = String::with_capacity(receipt.len() + 12);
+    f.push_str(r#"{"receipt":"#);
+    f.push_str(receipt);
+    f.push('}');
+    f
+}
+
+/// `{"lagged":true,"resume_after":n}`: the client fell behind; it reconnects with `after=n`.
+pub fn lagged_frame(resume_after: i64) -> String {
+    format!(r#"{{"lagged":true,"resume_after":{resume_after}}}"#)
+}
+
+/// Whether a client whose last sent seq is `sent_through` has fallen too far behind a stream
+/// whose head is `head_seq`.
+pub fn is_lagging(sent_through: i64, head_seq: i64) -> bool {
+    head_seq.saturating_sub(sent_through) > MAX_LAG
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_travels_as_a_subprotocol() {
+        let token = "fetch+TOKEN/with=odd chars_0123456789abcdef";
+        let b64 = URL_SAFE_NO_PAD.encode(token);
+        let header = format!("{PROTOCOL}, bearer.{b64}");
+        assert_eq!(token_from_protocols(Some(&header)).as_deref(), Some(token));
+        assert!(offers_protocol(Some(&header)));
+        assert_eq!(token_from_protocols(Some(PROTOCOL)), None);
+        assert_eq!(token_from_protocols(None), None);
+        assert_eq!(token_from_protocols(Some("bearer.%%%")), None);
+        assert!(!offers_protocol(Some("other")));
+        assert!(!offers_protocol(None));
+        // Subprotocol values must be HTTP tokens: base64url without padding is.
+        assert!(b64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+
+    #[test]
+    fn frames_and_lag() {
+        assert_eq!(receipt_frame(r#"{"seq":1}"#), r#"{"receipt":{"seq":1}}"#);
+        let v: serde_json::Value = serde_json::from_str(&lagged_frame(42)).unwrap();
+        assert_eq!(v["lagged"], true);
+        assert_eq!(v["resume_after"], 42);
+        assert!(!is_lagging(0, MAX_LAG));
+        assert!(is_lagging(0, MAX_LAG + 1));
+        assert!(!is_lagging(5_000, 5_000));
+    }
+}
