@@ -52,7 +52,7 @@ pub fn unwritten_quarantine(after: i64) -> String {
 
 /// A never-written stream's stats.
 pub fn unwritten_stats() -> String {
-    r#"{"types":{},"kv_answered":0,"kv_write_failed":0,"head_seq":0,"oldest_seq":0,"removed_through":0,"quarantine_count":0,"db_bytes":0,"consumers":{}}"#.to_owned()
+    r#"{"types":{},"kv_answered":0,"kv_write_failed":0,"head_seq":0,"oldest_seq":0,"removed_through":0,"quarantine_count":0,"db_bytes":0,"consumers":{},"waiters":0}"#.to_owned()
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! read reports a storage error as an error: a value that cannot be read is never taken for 0.
 
 use serde::Deserialize;
-use serde_json::Value;
 use worker::{Error, Result, SqlStorage, SqlStorageValue};
 
 /// One object's key/value table.
@@ -12,9 +11,10 @@ pub struct Meta {
     table: &'static str,
 }
 
+/// A value as text (integers in their decimal form).
 #[derive(Deserialize)]
-struct V {
-    v: Value,
+struct TextRow {
+    v: String,
 }
 
 impl Meta {
@@ -23,11 +23,14 @@ impl Meta {
         Meta { sql, table }
     }
 
-    fn get(&self, k: &str) -> Result<Option<Value>> {
-        let rows: Vec<V> = self
+    fn get(&self, k: &str) -> Result<Option<String>> {
+        let rows: Vec<TextRow> = self
             .sql
             .exec(
-                &format!("SELECT v FROM {} WHERE k = ?", self.table),
+                &format!(
+                    "SELECT CAST(v AS TEXT) AS v FROM {} WHERE k = ?",
+                    self.table
+                ),
                 vec![SqlStorageValue::from(k)],
             )?
             .to_array()?;
@@ -38,22 +41,15 @@ impl Meta {
     pub fn int(&self, k: &str) -> Result<i64> {
         match self.get(k)? {
             None => Ok(0),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-                .ok_or_else(|| not_int(self.table, k)),
-            Some(Value::String(s)) => s.parse().map_err(|_| not_int(self.table, k)),
-            Some(_) => Err(not_int(self.table, k)),
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error::RustError(format!("{}.{k} is not an integer", self.table))),
         }
     }
 
     /// The text under `k`, if any (a number is given as its decimal text).
     pub fn text(&self, k: &str) -> Result<Option<String>> {
-        Ok(match self.get(k)? {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(other) => Some(other.to_string()),
-        })
+        self.get(k)
     }
 
     pub fn set_int(&self, k: &str, v: i64) -> Result<()> {
@@ -86,8 +82,4 @@ impl Meta {
         )?;
         Ok(())
     }
-}
-
-fn not_int(table: &str, k: &str) -> Error {
-    Error::RustError(format!("{table}.{k} is not an integer"))
 }

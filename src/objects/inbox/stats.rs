@@ -106,6 +106,7 @@ impl Inbox {
             "quarantine_count": scalar(&sql, "SELECT COUNT(*) AS v FROM quarantine", vec![])?,
             "db_bytes": sql.database_size(),
             "consumers": consumers,
+            "waiters": self.waiters.waiting(),
         });
         respond::json(200, body.to_string())
     }
