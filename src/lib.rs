@@ -1,21 +1,17 @@
 //! The Worker: thin shells over `icc-core`. Routes requests to the push endpoint, the fetch API
-//! and the health check; hosts the inbox and directory Durable Objects.
+//! and the health check; hosts the Durable Objects under `objects/`.
 
 mod deadline;
-mod directory_object;
 mod env_config;
 mod fast_path;
 mod fetch_handler;
-mod inbox_object;
-mod mns_puller;
-mod object_call;
+mod objects;
 mod push_handler;
 mod respond;
-mod storage_tx;
 
-pub use directory_object::Directory;
-pub use inbox_object::Inbox;
-pub use mns_puller::MnsPuller;
+pub use objects::directory::Directory;
+pub use objects::inbox::Inbox;
+pub use objects::mns_puller::MnsPuller;
 
 use worker::{
     event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
@@ -71,7 +67,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         .mns
         .queues
         .iter()
-        .map(|q| mns_puller::kick(&env, &q.queue_name));
+        .map(|q| objects::mns_puller::kick(&env, &q.queue_name));
     for (q, r) in cfg
         .mns
         .queues

@@ -2,12 +2,14 @@
 //! token before reading the body, answers a byte-identical resend from KV, otherwise plans the
 //! push (pure core) and commits it in the stream's inbox within the ack deadline.
 
-use crate::{deadline, env_config, inbox_object, respond};
+use crate::objects::inbox;
+use crate::{deadline, env_config, respond};
 use icc_core::address::PushAddress;
 use icc_core::fetch_query::pairs;
 use icc_core::identity::sha256_hex;
 use icc_core::message_type::TypePin;
 use icc_core::normalize::Source;
+use icc_core::object_route::Counter;
 use icc_core::push::{self, Arrival, TOO_LARGE_HEAD_BYTES};
 use worker::{console_log, Context, Date, Env, Method, Request, Response, Result};
 
@@ -77,7 +79,7 @@ pub async fn handle(
         source: Source::Push,
         mns_message_id: None,
     };
-    let inbox = inbox_object::Client::new(env, addr.stream(), &cfg.location_hint)?;
+    let inbox = inbox::Client::new(env, addr.stream(), &cfg.location_hint)?;
     let deadline_ms = arrived_ms + cfg.ack_deadline_ms as i64;
 
     if body.len() > cfg.max_body_bytes {
@@ -99,7 +101,7 @@ pub async fn handle(
             if committed_ms + cfg.retention_ms as i64 > Date::now().as_millis() as i64 {
                 let inbox_later = inbox.clone();
                 ctx.wait_until(async move {
-                    let _ = inbox_later.count("kv_answered").await;
+                    let _ = inbox_later.count(Counter::KvAnswered).await;
                 });
                 return respond::icc(0, "Success");
             }
@@ -136,7 +138,7 @@ pub async fn handle(
                 let inbox_later = inbox.clone();
                 ctx.wait_until(async move {
                     if !crate::fast_path::remember(&env2, &kv_key, ttl).await {
-                        let _ = inbox_later.count("kv_write_failed").await;
+                        let _ = inbox_later.count(Counter::KvWriteFailed).await;
                     }
                 });
             }

@@ -49,6 +49,11 @@ pub struct QuarantineItem {
 }
 
 impl QuarantineItem {
+    /// The inbox's copy of a row whose identity is stored with other content.
+    pub fn is_conflict(&self) -> bool {
+        self.reason == Reason::ConflictingDuplicate.as_str()
+    }
+
     pub fn new(reason: Reason, address: &str, message_type: Option<&str>, body: &[u8]) -> Self {
         let (raw, raw_base64) = match std::str::from_utf8(body) {
             Ok(s) => (Some(s.to_owned()), None),
@@ -120,22 +125,22 @@ pub struct RowKey<'a> {
     #[serde(borrow)]
     pub hash: std::borrow::Cow<'a, str>,
     /// Offset and length of `norm` in the chunk's text.
-    pub no: usize,
-    pub nl: usize,
+    pub norm_at: usize,
+    pub norm_len: usize,
     /// Offset and length of `raw` in the chunk's text.
-    pub ro: usize,
-    pub rl: usize,
+    pub raw_at: usize,
+    pub raw_len: usize,
 }
 
 impl RowKey<'_> {
     /// This row's normalized receipt within its chunk's text.
     pub fn norm_in<'t>(&self, chunk_text: &'t [u8]) -> Option<&'t [u8]> {
-        chunk_text.get(self.no..self.no.checked_add(self.nl)?)
+        chunk_text.get(self.norm_at..self.norm_at.checked_add(self.norm_len)?)
     }
 
     /// This row's raw message within its chunk's text.
     pub fn raw_in<'t>(&self, chunk_text: &'t [u8]) -> Option<&'t [u8]> {
-        chunk_text.get(self.ro..self.ro.checked_add(self.rl)?)
+        chunk_text.get(self.raw_at..self.raw_at.checked_add(self.raw_len)?)
     }
 }
 
@@ -222,10 +227,10 @@ impl CommitRequest {
                 message_type: r.message_type.as_str().into(),
                 call_id: r.call_id.as_deref().map(Into::into),
                 hash: r.hash.as_str().into(),
-                no: base,
-                nl: r.norm.len(),
-                ro: base + r.norm.len(),
-                rl: r.raw.len(),
+                norm_at: base,
+                norm_len: r.norm.len(),
+                raw_at: base + r.norm.len(),
+                raw_len: r.raw.len(),
             });
             *len += size;
         }
@@ -335,7 +340,8 @@ mod tests {
     }
 }
 
-/// What the inbox did with a commit, per row in order (`stored`, `duplicate`, `conflict`).
+/// What the inbox did with a commit: how many rows it stored, knew (same content) or found in
+/// conflict, how many pieces it newly quarantined, and the head after it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct CommitResult {
     pub stored: u32,
@@ -343,8 +349,6 @@ pub struct CommitResult {
     pub conflict: u32,
     pub quarantined: u32,
     pub head_seq: i64,
-    /// Per row of the request, in order.
-    pub outcomes: Vec<String>,
 }
 
 /// `POST /read`: one page of receipts (the query validated by the edge).

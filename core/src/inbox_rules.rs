@@ -94,6 +94,19 @@ pub fn gc_interval_ms(retention_ms: u64) -> u64 {
     (retention_ms / 4).clamp(1000, 3_600_000)
 }
 
+/// When retention runs next, in ms from now: soon while a run removed a full batch (more is
+/// expired), at the regular interval while anything is left to expire, never on an empty inbox
+/// (the next write schedules it again).
+pub fn retention_next_in_ms(full_batch: bool, remaining: i64, retention_ms: u64) -> Option<u64> {
+    if full_batch {
+        Some(1000)
+    } else if remaining > 0 {
+        Some(gc_interval_ms(retention_ms))
+    } else {
+        None
+    }
+}
+
 /// Splits text into pieces of at most `max` bytes on character boundaries.
 pub fn chunks(text: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
@@ -155,6 +168,9 @@ mod tests {
         assert_eq!(gc_interval_ms(7 * 86_400_000), 3_600_000);
         assert_eq!(gc_interval_ms(8_000), 2_000);
         assert_eq!(gc_interval_ms(10), 1_000);
+        assert_eq!(retention_next_in_ms(true, 0, 8_000), Some(1000));
+        assert_eq!(retention_next_in_ms(false, 5, 8_000), Some(2000));
+        assert_eq!(retention_next_in_ms(false, 0, 8_000), None);
         let s = "aé".repeat(10);
         let c = chunks(&s, 4);
         assert_eq!(c.concat(), s);

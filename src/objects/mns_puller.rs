@@ -4,9 +4,11 @@
 //! commit leaves them to reappear after the queue's visibility timeout. A cron trigger kicks
 //! every puller each minute so the loop restarts by itself after any failure.
 //!
-//! Internal routes: `POST /poll` (one cycle now), `POST /kick` (arm the alarm), `GET /stats`.
+//! Routes: [`PullerRoute`]. Its `settings` table is a [`Meta`] (queue name, token expiry).
 
-use crate::inbox_object::Client;
+use crate::objects::call;
+use crate::objects::inbox::Client;
+use crate::objects::meta::Meta;
 use crate::{env_config, respond};
 use icc_core::config::{Config, MnsConfig};
 use icc_core::mns::consume::plan_batch;
@@ -15,6 +17,7 @@ use icc_core::mns::{
     parse_messages, parse_query_token_response, query_token_signed_query, BatchDeleteErrorBody,
     MnsCredentials, MnsErrorKind, MnsRequest, MnsToken, QueryTokenParams, QueueBinding, MAX_BATCH,
 };
+use icc_core::object_route::{PullerRoute, QUEUE_HEADER};
 use serde::Deserialize;
 use serde_json::json;
 use std::cell::RefCell;
@@ -23,6 +26,11 @@ use worker::{
     durable_object, Date, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit,
     Response, Result, SqlStorageValue, State,
 };
+
+/// The puller's key/value table.
+const SETTINGS: &str = "settings";
+const QUEUE: &str = "queue";
+const TOKEN_EXPIRE_MS: &str = "token_expire_ms";
 
 const BINDING: &str = "MNS_PULLER";
 /// Pause after an error before the next poll.
@@ -43,22 +51,19 @@ const COUNTERS: [&str; 8] = [
 
 /// Asks the puller of `queue` to make sure its loop runs.
 pub async fn kick(env: &Env, queue: &str) -> Result<()> {
-    call(env, queue, Method::Post, "/kick").await.map(|_| ())
+    send(env, queue, PullerRoute::Kick).await.map(|_| ())
 }
 
 /// The counters of the puller of `queue`, as JSON text.
 pub async fn stats(env: &Env, queue: &str) -> Result<String> {
-    call(env, queue, Method::Get, "/stats").await
+    send(env, queue, PullerRoute::Stats).await
 }
 
-async fn call(env: &Env, queue: &str, method: Method, path: &str) -> Result<String> {
+async fn send(env: &Env, queue: &str, route: PullerRoute) -> Result<String> {
     let stub = env.durable_object(BINDING)?.get_by_name(queue)?;
-    let name = Some(("x-queue", queue));
-    Ok(
-        crate::object_call::call(&stub, "mns", method, path, name, None)
-            .await?
-            .1,
-    )
+    let name = Some((QUEUE_HEADER, queue));
+    let path = (route.verb(), route.path());
+    Ok(call::call(&stub, "mns", path, name, None).await?.body)
 }
 
 #[durable_object]
@@ -95,37 +100,16 @@ impl MnsPuller {
         );
     }
 
-    fn setting(&self, k: &str) -> Option<String> {
-        #[derive(Deserialize)]
-        struct S {
-            v: String,
-        }
-        self.state
-            .storage()
-            .sql()
-            .exec(
-                "SELECT v FROM settings WHERE k = ?",
-                vec![SqlStorageValue::from(k)],
-            )
-            .and_then(|c| c.to_array::<S>())
-            .ok()
-            .and_then(|r| r.into_iter().next().map(|s| s.v))
+    fn settings(&self) -> Meta {
+        Meta::new(self.state.storage().sql(), SETTINGS)
     }
 
-    fn set_setting(&self, k: &str, v: String) -> Result<()> {
-        self.state.storage().sql().exec(
-            "INSERT INTO settings(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-            vec![SqlStorageValue::from(k), SqlStorageValue::from(v)],
-        )?;
-        Ok(())
-    }
-
-    fn queue_name(&self) -> Option<String> {
-        self.setting("queue")
+    fn queue_name(&self) -> Result<Option<String>> {
+        self.settings().text(QUEUE)
     }
 
     fn binding(&self, cfg: &Config) -> Option<QueueBinding> {
-        let name = self.queue_name()?;
+        let name = self.queue_name().ok()??;
         cfg.mns
             .queues
             .iter()
@@ -161,7 +145,9 @@ impl MnsPuller {
             .map_err(|e| err(format!("QueryTokenForMnsQueue: {e}")))?
             .token;
         self.add("token_refreshes", 1);
-        let _ = self.set_setting("token_expire_ms", token.expire_time_ms.to_string());
+        let _ = self
+            .settings()
+            .set_text(TOKEN_EXPIRE_MS, &token.expire_time_ms.to_string());
         *self.token.borrow_mut() = Some(token.clone());
         Ok(token)
     }
@@ -323,11 +309,12 @@ impl MnsPuller {
             out.insert(name.to_owned(), json!(v));
         }
         let expiry = self
-            .setting("token_expire_ms")
+            .settings()
+            .text(TOKEN_EXPIRE_MS)?
             .and_then(|v| v.parse::<i64>().ok())
             .map(icc_core::vendor_time::format_utc_ms);
         out.insert("token_expires_at".into(), json!(expiry));
-        out.insert("queue".into(), json!(self.queue_name()));
+        out.insert("queue".into(), json!(self.queue_name()?));
         respond::json(200, serde_json::Value::Object(out).to_string())
     }
 
@@ -355,13 +342,14 @@ impl DurableObject for MnsPuller {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        if let Ok(Some(q)) = req.headers().get("x-queue") {
-            if self.queue_name().as_deref() != Some(q.as_str()) {
-                self.set_setting("queue", q)?;
+        if let Some(q) = req.headers().get(QUEUE_HEADER)? {
+            if self.queue_name()?.as_deref() != Some(q.as_str()) {
+                self.settings().set_text(QUEUE, &q)?;
             }
         }
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, "/poll") => {
+        let route = call::verb(&req.method()).and_then(|v| PullerRoute::parse(v, &req.path()));
+        match route {
+            Some(PullerRoute::Poll) => {
                 let c = self.cycle().await;
                 respond::json(
                     200,
@@ -370,14 +358,14 @@ impl DurableObject for MnsPuller {
                     .to_string(),
                 )
             }
-            (Method::Post, "/kick") => {
+            Some(PullerRoute::Kick) => {
                 if self.state.storage().get_alarm().await?.is_none() {
                     self.arm(0).await;
                 }
                 respond::json(200, "{}".to_owned())
             }
-            (Method::Get, "/stats") => self.stats(),
-            _ => respond::fetch_error(404, "not_found", "no such puller route"),
+            Some(PullerRoute::Stats) => self.stats(),
+            None => respond::fetch_error(404, "not_found", "no such puller route"),
         }
     }
 

@@ -1,0 +1,113 @@
+//! The Worker's handle on one stream's inbox: one typed method per inbox route.
+
+use crate::objects::call::{self, Answer};
+use icc_core::inbox_protocol::{CommitRequest, CommitResult, ReadRequest};
+use icc_core::object_route::{Counter, InboxRoute, STREAM_HEADER};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use worker::{Env, Result, Stub};
+
+const BINDING: &str = "INBOX";
+
+#[derive(Clone)]
+pub struct Client {
+    stub: Rc<Stub>,
+    stream: String,
+}
+
+/// Why the inbox did not confirm a commit.
+#[derive(Debug)]
+pub enum InboxError {
+    Error,
+    Full,
+}
+
+impl InboxError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            InboxError::Error => "inbox_error",
+            InboxError::Full => "inbox_full",
+        }
+    }
+}
+
+impl Client {
+    pub fn new(env: &Env, stream: &str, location_hint: &str) -> Result<Client> {
+        let ns = env.durable_object(BINDING)?;
+        let stub = ns.get_by_name_with_location_hint(stream, location_hint)?;
+        Ok(Client {
+            stub: Rc::new(stub),
+            stream: stream.to_owned(),
+        })
+    }
+
+    async fn call(&self, route: InboxRoute, body: Option<JsValue>) -> Result<Answer> {
+        let path = route.path();
+        let name = Some((STREAM_HEADER, self.stream.as_str()));
+        call::call(&self.stub, "inbox", (route.verb(), &path), name, body).await
+    }
+
+    /// Commits a planned push. Only `Ok` means every row is durable (stored or known).
+    /// Takes the plan by value: it is serialized into one JS buffer and freed before the wait,
+    /// so a large push holds one copy of its data while the inbox works.
+    pub async fn commit(
+        &self,
+        req: CommitRequest,
+    ) -> std::result::Result<CommitResult, InboxError> {
+        let wire = js_sys::Uint8Array::from(req.to_wire().as_slice());
+        drop(req);
+        match self.call(InboxRoute::Commit, Some(wire.into())).await {
+            Ok(Answer { status: 200, body }) => {
+                serde_json::from_str(&body).map_err(|_| InboxError::Error)
+            }
+            Ok(Answer { status: 507, .. }) => Err(InboxError::Full),
+            _ => Err(InboxError::Error),
+        }
+    }
+
+    /// A page of receipts (held up to `req.wait_ms` when empty).
+    pub async fn read(&self, req: &ReadRequest) -> Result<Answer> {
+        let body =
+            serde_json::to_string(req).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.call(InboxRoute::Read, Some(JsValue::from_str(&body)))
+            .await
+    }
+
+    /// A page of quarantined pieces.
+    pub async fn quarantine(&self, after: i64, limit: u32) -> Result<Answer> {
+        self.call(InboxRoute::Quarantine { after, limit }, None)
+            .await
+    }
+
+    /// The stream's counters, head, consumers and size.
+    pub async fn stats(&self) -> Result<Answer> {
+        self.call(InboxRoute::Stats, None).await
+    }
+
+    pub async fn consumer_get(&self, name: &str) -> Result<Answer> {
+        let name = name.to_owned();
+        self.call(InboxRoute::ConsumerGet { name }, None).await
+    }
+
+    /// Creates or moves a consumer; `body` is the request's `{"after": n}` as sent.
+    pub async fn consumer_put(&self, name: &str, body: String) -> Result<Answer> {
+        let name = name.to_owned();
+        self.call(
+            InboxRoute::ConsumerPut { name },
+            Some(JsValue::from_str(&body)),
+        )
+        .await
+    }
+
+    pub async fn consumer_delete(&self, name: &str) -> Result<Answer> {
+        let name = name.to_owned();
+        self.call(InboxRoute::ConsumerDelete { name }, None).await
+    }
+
+    /// Adds one to a counter kept in the inbox.
+    pub async fn count(&self, counter: Counter) -> Result<()> {
+        self.call(InboxRoute::Count(counter), None)
+            .await
+            .map(|_| ())
+    }
+}
