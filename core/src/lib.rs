@@ -22,6 +22,7 @@ pub mod fetch_query;
 pub mod identity;
 pub mod inbox_protocol;
 pub mod inbox_rules;
+pub mod message_keys;
 pub mod message_type;
 pub mod mns;
 pub mod normalize;
