@@ -25,6 +25,7 @@ pub mod inbox_answers;
 pub mod inbox_protocol;
 pub mod inbox_rules;
 pub mod inbox_tally;
+pub mod message_keys;
 pub mod message_type;
 pub mod mns;
 pub mod normalize;

@@ -1,5 +1,6 @@
 //! The three ICC console products, the nine receipt message types, and how a message's type is
-//! decided: pinned by `?type=` or inferred from the fields it carries (SPEC.md's table).
+//! decided: pinned by `?type=` or inferred from the fields it carries (SPEC.md's table, then the
+//! sparse-message rule of `message_keys`).
 
 use serde_json::{Map, Value};
 
@@ -172,8 +173,14 @@ impl TypePin {
     }
 }
 
-/// SPEC.md's inference table: the first matching row within the product wins.
+/// A message's type within its product: SPEC.md's inference table first (anything it types keeps
+/// that type), then the sparse-message rule for what the table leaves untyped.
 pub fn infer(product: Product, msg: &Map<String, Value>) -> Option<MessageType> {
+    infer_by_table(product, msg).or_else(|| crate::message_keys::infer_sparse(product, msg))
+}
+
+/// SPEC.md's inference table alone: the first matching row within the product wins.
+pub fn infer_by_table(product: Product, msg: &Map<String, Value>) -> Option<MessageType> {
     use MessageType::*;
     let has = |k: &str| msg.contains_key(k);
     let any = |ks: &[&str]| ks.iter().any(|k| msg.contains_key(*k));
@@ -287,7 +294,13 @@ mod tests {
         let nothing = obj(json!({"callId":"1","recordFile":"x"}));
         assert_eq!(infer(Product::Bot, &nothing), None);
         assert_eq!(infer(Product::Llm, &obj(json!({"call_id":"1"}))), None);
-        // data without callId is not a robot report.
-        assert_eq!(infer(Product::Bot, &obj(json!({"data":{}}))), None);
+        // data without callId matches no row of the table; the sparse rule types it, since only
+        // the robot report documents data.
+        let data = obj(json!({"data":{}}));
+        assert_eq!(infer_by_table(Product::Bot, &data), None);
+        assert_eq!(
+            infer(Product::Bot, &data),
+            Some(MessageType::RobotCallReportAiccs)
+        );
     }
 }

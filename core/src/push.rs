@@ -11,7 +11,7 @@ use time::UtcOffset;
 
 /// Version of parsing and normalization; part of the KV fast-path key so that a new version never
 /// answers from an old version's memory.
-pub const PARSER_VERSION: u32 = 1;
+pub const PARSER_VERSION: u32 = 2;
 
 /// Where and when a body arrived.
 #[derive(Debug, Clone)]

@@ -280,9 +280,17 @@ fn inference_picks_every_sample_type_and_pins_agree() {
             }
         }
     }
+    // The bot's call-status event at the llm address: status_time is no llm key and is ignored,
+    // status_code fits both llm types and, being a status field, makes it the llm report.
     let (_, event) = sample("VoiceCallReportAiccs");
     assert_eq!(
-        push("llm", event, None).quarantine[0].reason,
+        push("llm", event, None).rows[0].message_type,
+        "LlmSmartCallReport"
+    );
+    // The agent's note at the bot address: only callId (an identifier) is a bot key.
+    let (_, note) = sample("AlicomAgentCallNote");
+    assert_eq!(
+        push("bot", note, None).quarantine[0].reason,
         "unknown_shape"
     );
     let (_, record) = sample("LlmSmartCallRecord");

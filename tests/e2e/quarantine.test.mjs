@@ -81,7 +81,7 @@ test("unknown_shape: an object no type matches is quarantined; siblings are stor
   w = await startWorker();
   const note = fixture("AlicomAgentCallNote")[0];
   const odd = { foo: 1, bar: "baz" };
-  const botish = { call_id: "c^1", status_code: "200000" }; // bot, but no row of the inference table matches
+  const botish = { call_id: "c^1", duration: "7" }; // bot keys of two types (report, recording), no status field
   assertSuccess(await w.push("agent", "shop1", [odd, note]));
   assertSuccess(await w.push("bot", "shop1", [botish]));
   const all = await w.allReceipts("shop1");
