@@ -507,4 +507,8 @@ async function main() {
   }
 }
 
+// A closed pipe (`… | head`) ends the output, not the run's verdict.
+process.stdout.on("error", (err) => {
+  if (err.code !== "EPIPE") throw err;
+});
 process.exitCode = await main();
