@@ -78,7 +78,7 @@ test("against wrangler dev (as npm start runs it): every acked receipt stored on
       const { code, summary: s, stderr } = await simulate(common(dev.url, [
         "--product", r.product, ...(r.app ? ["--app", r.app] : []),
         "--batches", String(r.batches), "--batch-size", String(r.size),
-        "--dup-rate", "0.5", "--time-scale", "600", "--concurrency", "4", "--seed", String(r.seed), "--json",
+        "--dup-rate", "0.5", "--time-scale", "120", "--concurrency", "4", "--seed", String(r.seed), "--json",
       ]));
       const label = `${r.product}: ${JSON.stringify(s)}`;
       assert.equal(code, 0, label);
@@ -113,7 +113,7 @@ test("against wrangler dev (as npm start runs it): every acked receipt stored on
 
     // The human-readable table of a further run on the same stream (earlier receipts are not counted).
     const { code, stdout } = await simulate(common(dev.url, [
-      "--product", "llm", "--batches", "4", "--batch-size", "2", "--dup-rate", "1", "--time-scale", "600", "--seed", "5", "--quiet",
+      "--product", "llm", "--batches", "4", "--batch-size", "2", "--dup-rate", "1", "--time-scale", "120", "--seed", "5", "--quiet",
     ]));
     assert.equal(code, 0, stdout);
     assert.match(stdout, /^ {2}sent +4 +8$/m, stdout);
