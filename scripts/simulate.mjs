@@ -34,11 +34,12 @@ const PRODUCT_TYPES = {
 const RETRY_AFTER_MIN = [1, 5, 10];
 const APP_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-const USAGE = `usage: npm run simulate -- --url <base> --push-token <t> [options]
+const USAGE = `usage: npm run simulate -- --url <base> [--push-token <t>] [--fetch-token <t>] [options]
 
   --url <base>          the worker, e.g. http://127.0.0.1:8787 (no path)
-  --push-token <t>      PUSH_TOKEN (sent as ?token=, never printed)
-  --fetch-token <t>     FETCH_TOKEN: read the stream back and check every receipt
+  --push-token <t>      the push token (sent as ?token=, never printed); default $PUSH_TOKEN
+  --fetch-token <t>     the fetch token: read the stream back and check every receipt;
+                        default $FETCH_TOKEN (no read-back without either)
   --product <p>         llm | agent | bot (default llm)
   --app <name>          push to /icc/<product>/<name> (stream <name>) instead of stream default
   --batches <n>         distinct batches to push (default 20)
@@ -94,7 +95,12 @@ function parseOptions(argv) {
     throw new UsageError(`--url is not a URL: ${values.url}`);
   }
   if (!/^https?:$/.test(base.protocol)) throw new UsageError("--url must be http:// or https://");
-  if (!values["push-token"]) throw new UsageError("--push-token is required");
+  // Tokens may come from the environment (e.g. `set -a; . ./.dev.vars; set +a`), which keeps them
+  // off the command line; a `current,next` list uses the first.
+  const fromEnv = (name) => process.env[name]?.split(",")[0].trim() || undefined;
+  values["push-token"] ??= fromEnv("PUSH_TOKEN");
+  values["fetch-token"] ??= fromEnv("FETCH_TOKEN");
+  if (!values["push-token"]) throw new UsageError("--push-token (or PUSH_TOKEN in the environment) is required");
   if (!PRODUCT_TYPES[values.product]) throw new UsageError("--product must be llm, agent or bot");
   if (values.app !== undefined && (!APP_RE.test(values.app) || values.app === "default")) {
     throw new UsageError("--app must be 1-64 of [A-Za-z0-9_-] and not 'default'");
@@ -201,37 +207,63 @@ function newStats() {
   };
 }
 
-/** One POST, as ICC makes it: the answer counts only if it is 200 with a numeric code, in time. */
-async function postOnce(url, bytes, timeoutMs, stats) {
+/**
+ * Runs `work(signal)` with a hard deadline: after `ms` the signal is aborted and the result is
+ * "timeout", whether or not the HTTP client has settled (a request it never settles cannot
+ * stall the run).
+ */
+async function withDeadline(ms, work) {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
-  stats.requests.total += 1;
+  let timer;
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      ac.abort();
+      resolve(TIMEOUT);
+    }, ms);
+  });
+  const attempt = work(ac.signal);
+  attempt.catch(() => {}); // a failure after the deadline changes nothing
   try {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: bytes,
-      signal: ac.signal,
-    });
-    const text = await res.text();
-    const key = String(res.status);
-    stats.requests.status[key] = (stats.requests.status[key] ?? 0) + 1;
-    let code;
-    try {
-      code = JSON.parse(text)?.code;
-    } catch {
-      code = undefined;
-    }
-    const ok = res.status === 200 && typeof code === "number";
-    if (ok) stats.requests.ok += 1;
-    return ok;
-  } catch (err) {
-    if (ac.signal.aborted) stats.requests.timeouts += 1;
-    else stats.requests.network_errors += 1;
-    return false;
+    return await Promise.race([attempt, expired]);
   } finally {
     clearTimeout(timer);
   }
+}
+const TIMEOUT = Symbol("timeout");
+
+/** One POST, as ICC makes it: the answer counts only if it is 200 with a numeric code, in time. */
+async function postOnce(url, bytes, timeoutMs, stats) {
+  stats.requests.total += 1;
+  let answer;
+  try {
+    answer = await withDeadline(timeoutMs, async (signal) => {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: bytes,
+        signal,
+      });
+      return { status: res.status, text: await res.text() };
+    });
+  } catch {
+    stats.requests.network_errors += 1;
+    return false;
+  }
+  if (answer === TIMEOUT) {
+    stats.requests.timeouts += 1;
+    return false;
+  }
+  const key = String(answer.status);
+  stats.requests.status[key] = (stats.requests.status[key] ?? 0) + 1;
+  let code;
+  try {
+    code = JSON.parse(answer.text)?.code;
+  } catch {
+    code = undefined;
+  }
+  const ok = answer.status === 200 && typeof code === "number";
+  if (ok) stats.requests.ok += 1;
+  return ok;
 }
 
 /** A push and ICC's retries. Resolves {acked, attempts}; `firstDone` resolves after attempt 1. */
@@ -296,18 +328,18 @@ function progress(opts, stats, batchesAcked, startedAt) {
 // ---------------------------------------------------------------- reading back
 
 async function api(opts, pathAndQuery) {
-  const res = await fetch(`${opts.base}${pathAndQuery}`, {
-    headers: { authorization: `Bearer ${opts.fetchToken}` },
-    signal: AbortSignal.timeout(30_000),
+  const res = await withDeadline(30_000, async (signal) => {
+    const r = await fetch(`${opts.base}${pathAndQuery}`, { headers: { authorization: `Bearer ${opts.fetchToken}` }, signal });
+    return { status: r.status, text: await r.text() };
   });
-  const text = await res.text();
+  if (res === TIMEOUT) throw new UsageError(`no answer from ${pathAndQuery.split("?")[0]} within 30 s`);
   let json;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(res.text);
   } catch {
     json = undefined;
   }
-  return { status: res.status, json, text };
+  return { status: res.status, json, text: res.text };
 }
 
 const receiptsPath = (opts, after, limit) =>
@@ -499,7 +531,7 @@ async function main() {
     process.stdout.write(opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${table(summary)}\n`);
     return summary.exit_code;
   } catch (err) {
-    if (err instanceof UsageError || err?.name === "TimeoutError" || err?.cause) {
+    if (err instanceof UsageError || err?.cause) {
       process.stderr.write(`simulate: ${err.message}${err.cause ? ` (${err.cause.message ?? err.cause})` : ""}\n`);
       return 2;
     }

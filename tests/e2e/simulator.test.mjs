@@ -21,7 +21,10 @@ const SIMULATE = path.join(ROOT, "scripts", "simulate.mjs");
 /** Runs the simulator; resolves {code, stdout, stderr, summary (parsed with --json)}. Bounded. */
 function simulate(args, { timeoutMs = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SIMULATE, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const env = { ...process.env };
+    delete env.PUSH_TOKEN; // the simulator's defaults; every run here names its tokens
+    delete env.FETCH_TOKEN;
+    const child = spawn(process.execPath, [SIMULATE, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c) => (stdout += c));
@@ -193,14 +196,16 @@ test("an inbox that recovers: first attempts 503, ICC's retry stores every recei
   }
 });
 
-test("a receiver that acks and then loses or doubles receipts: reported, exit 1", { timeout: 60_000 }, async () => {
-  // Loopback stand-in for a broken receiver (not the worker): acks every push, then serves a
-  // stream without the first message it got and with the second one twice.
+test("a receiver that acks and then loses or doubles receipts, or never answers: reported", { timeout: 60_000 }, async () => {
+  // Loopback stand-in for a broken receiver (not the worker): acks every llm push, then serves a
+  // stream without the first message it got and with the second one twice; never answers an
+  // agent push.
   const got = [];
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const url = new URL(req.url, "http://x");
+    if (url.pathname === "/icc/agent") return; // held until the client gives up
     res.setHeader("content-type", "application/json");
     if (req.method === "POST" && url.pathname === "/icc/llm" && url.searchParams.get("token") === PUSH_TOKEN) {
       for (const m of JSON.parse(Buffer.concat(chunks).toString("utf8"))) {
@@ -236,7 +241,25 @@ test("a receiver that acks and then loses or doubles receipts: reported, exit 1"
     const table = await simulate(common(url, ["--batches", "1", "--batch-size", "2", "--dup-rate", "0", "--quiet"]));
     assert.equal(table.code, 1, table.stdout);
     assert.match(table.stdout, /FAIL: acked receipts lost or stored twice/);
+
+    // No answer at all: each attempt is given up after 700 ms, 4 attempts, then the batch.
+    const t0 = performance.now();
+    const silent = await simulate(common(url, [
+      "--product", "agent", "--batches", "2", "--batch-size", "1", "--dup-rate", "0", "--time-scale", "6000", "--json", "--quiet",
+    ]));
+    const took = performance.now() - t0;
+    const ss = silent.summary;
+    assert.equal(silent.code, 3, JSON.stringify(ss));
+    assert.equal(ss.requests.total, 8, JSON.stringify(ss));
+    assert.equal(ss.requests.timeouts, 8, JSON.stringify(ss));
+    assert.deepEqual(ss.requests.status, {});
+    assert.deepEqual(ss.batches, { sent: 2, acked: 0, retried: 2, given_up: 2 });
+    assert.equal(ss.receipts.missing, 0);
+    // 4 sequential attempts of 700 ms each (both batches in parallel) plus 160 ms of retry delays.
+    assert.ok(took >= 4 * 700, `gave up after ${took} ms`);
+    assert.ok(took < 20_000, `took ${took} ms`);
   } finally {
+    server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
 });
