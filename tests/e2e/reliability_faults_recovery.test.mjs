@@ -85,7 +85,8 @@ for (const how of ["throw", "500", "hang"]) {
       const pushes = outagePushes(`f-${how}`);
       await expectNothingAcked(w, pushes);
       await expectNothingAcked(w, pushes); // ICC's first retry, still during the outage
-      if (how === "hang") await sleep(DELAY_MS + 200); // the hung commits end (with an error)
+      // every failed commit has ended (the hung ones after DELAY_MS, with an error)
+      for (const stream of ["default", "shop1"]) await w.faultsEnded(stream);
       for (const stream of ["default", "shop1"]) {
         const c = await counts(w, stream);
         assert.deepEqual(c.receipts, [], `${stream}: stored during the outage`);
@@ -107,7 +108,8 @@ test("inbox slower than the deadline but committing late: 503 in time (never 200
     const pushes = outagePushes("late");
     await expectNothingAcked(w, pushes);
     await expectNothingAcked(w, pushes); // a retry while the first attempts are still in flight
-    await sleep(DELAY_MS + 300); // both waves commit after their 503
+    // both waves commit after their 503: wait until every late commit has landed
+    for (const stream of ["default", "shop1"]) await w.faultsEnded(stream);
     const early = await counts(w, "default");
     assert.equal(early.receipts.length, STORED.default, "the late commits landed (unacknowledged)");
     assert.equal(early.quarantine.length, 1);
