@@ -7,6 +7,7 @@ use icc_core::normalize::Source;
 use icc_core::push::{plan, Arrival};
 use icc_core::vendor_time::parse_offset;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 macro_rules! fixture {
     ($dir:literal, $name:literal) => {
@@ -124,14 +125,60 @@ fn check(name: &str, expected: Value) {
     obj.insert("type".into(), json!(name));
     obj.insert("source".into(), json!("push"));
     obj.insert("received_at".into(), json!("2025-11-24T16:00:00.000Z"));
+    obj.insert("id".into(), json!(expected_id(name, &raw)));
     obj.insert("raw".into(), raw);
-    let id = got["id"].as_str().expect("id").to_owned();
-    assert!(
-        id.starts_with(&format!("{name}:")) && id.len() == name.len() + 33,
-        "{id}"
-    );
-    obj.insert("id".into(), json!(id));
     assert_eq!(got, want, "{name}");
+}
+
+/// The identity rule of SPEC.md, written out independently of the product: `<type>:` + the first
+/// 32 hex digits of SHA-256 over the compact JSON array of the identity components as strings
+/// (call id, plus status_code/status_time/dtmf for VoiceCallReportAiccs, call_times for
+/// AlicomAgentCallNote, the top-level `type` for RobotCallReportAiccs; a missing one is "").
+fn expected_id(name: &str, raw: &Value) -> String {
+    let text = |key: &str| match raw.get(key) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let call_id = if raw.get("call_id").is_some() {
+        text("call_id")
+    } else {
+        text("callId")
+    };
+    let mut components = vec![call_id];
+    match name {
+        "VoiceCallReportAiccs" => {
+            components.extend(["status_code", "status_time", "dtmf"].map(text));
+        }
+        "AlicomAgentCallNote" => components.push(text("call_times")),
+        "RobotCallReportAiccs" => components.push(text("type")),
+        _ => {}
+    }
+    let json = serde_json::to_string(&components).expect("components as JSON");
+    let digest = Sha256::digest(json.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}:{}", &hex[..32])
+}
+
+#[test]
+fn expected_id_follows_the_documented_rule() {
+    // A worked example of the rule, independent of any fixture: sha256('["a^1"]').
+    let want = Sha256::digest(br#"["a^1"]"#);
+    let hex: String = want.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        expected_id("LlmSmartCallReport", &json!({"call_id": "a^1"})),
+        format!("LlmSmartCallReport:{}", &hex[..32])
+    );
+    // Extras in order, a missing one as "".
+    let want = Sha256::digest(br#"["c^1","200101","2021-04-28 09:55:02",""]"#);
+    let hex: String = want.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        expected_id(
+            "VoiceCallReportAiccs",
+            &json!({"call_id": "c^1", "status_code": "200101", "status_time": "2021-04-28 09:55:02"})
+        ),
+        format!("VoiceCallReportAiccs:{}", &hex[..32])
+    );
 }
 
 #[test]

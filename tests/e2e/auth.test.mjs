@@ -51,7 +51,8 @@ test("push token", T, async (t) => {
       const res = await small.push("llm", null, big, { token: "nope" });
       assert.deepEqual([res.status, res.json], [401, UNAUTHORIZED]);
       const q = await small.quarantine("default");
-      assert.deepEqual(q.json?.items ?? [], [], "an unauthenticated body leaves no too_large stub");
+      assert.equal(q.status, 200, q.text);
+      assert.deepEqual(q.json.items, [], "an unauthenticated body leaves no too_large stub");
       assertIccAnswer(await small.push("llm", null, big), 413);
     } finally {
       await small.dispose();

@@ -241,7 +241,7 @@ const FLAKY_SCRIPT = `
       if (url.pathname === "/__fault") {
         if (request.method === "POST") await st.put("healed", Boolean((await request.json()).healed));
         return Response.json({ healed: (await st.get("healed")) ?? false, failed: (await st.get("failed")) ?? 0,
-          forwarded_commits: (await st.get("forwarded")) ?? 0 });
+          ended: (await st.get("ended")) ?? 0, forwarded_commits: (await st.get("forwarded")) ?? 0 });
       }
       const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
       const forward = () => {
@@ -256,11 +256,15 @@ const FLAKY_SCRIPT = `
       }
       await st.put("failed", ((await st.get("failed")) ?? 0) + 1);
       const delay = Number(this.env.FAULT_DELAY_MS);
+      const end = async (res) => {
+        await st.put("ended", ((await st.get("ended")) ?? 0) + 1);
+        return res;
+      };
       switch (this.env.FAULT_HOW) {
-        case "throw": throw new Error("injected inbox failure");
-        case "500": return new Response("injected inbox error", { status: 500 });
-        case "hang": await sleep(delay); return new Response("injected inbox error", { status: 500 });
-        case "late": await sleep(delay); return forward();
+        case "throw": await end(); throw new Error("injected inbox failure");
+        case "500": return end(new Response("injected inbox error", { status: 500 }));
+        case "hang": await sleep(delay); return end(new Response("injected inbox error", { status: 500 }));
+        case "late": await sleep(delay); return end(await forward());
         default: throw new Error("unknown FAULT_HOW");
       }
     }
@@ -272,8 +276,10 @@ const FLAKY_SCRIPT = `
  * Starts the built worker with INBOX bound to a switchable fault inbox (see FLAKY_SCRIPT):
  * `how` = "throw" | "500" | "hang" | "late"; `delayMs` for hang/late (default 1500).
  * Every stream starts broken; `w.heal(stream)` makes its commits go through to the real Inbox,
- * `w.fault(stream)` → `{healed, failed, forwarded_commits}`. Test configuration only: the
- * product has no switch for it.
+ * `w.fault(stream)` → `{healed, failed, ended, forwarded_commits}` (`ended`: failed commits that
+ * have finished, for hang/late after their delay; a late one has then landed in the real Inbox),
+ * `w.faultsEnded(stream)` waits until every failed commit has ended. Test configuration only:
+ * the product has no switch for it.
  */
 export async function startFlakyWorker(how, overrides = {}, { delayMs = 1500 } = {}) {
   assert.ok(["throw", "500", "hang", "late"].includes(String(how)), `unknown flaky mode ${how}`);
@@ -303,6 +309,15 @@ export async function startFlakyWorker(how, overrides = {}, { delayMs = 1500 } =
   w.fault = (stream = "default") => control(stream);
   w.heal = (stream = "default") => control(stream, { healed: true });
   w.breakAgain = (stream = "default") => control(stream, { healed: false });
+  w.faultsEnded = async (stream = "default", { timeoutMs = 15_000 } = {}) => {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const f = await control(stream);
+      if (f.ended === f.failed) return f;
+      assert.ok(Date.now() < end, `${stream}: ${f.failed - f.ended} failed commits still running after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  };
   return w;
 }
 

@@ -462,7 +462,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assert.equal(w.fake.counters.deleteCalls, deletesBefore, "no BatchDeleteMessage after a failed store");
       assert.deepEqual(w.fake.queueState(Q_VOICE), { total: 1, visible: 0, inflight: 1 });
       assertPoll(await w.poll(Q_VOICE), { received: 0, error: null }); // invisible meanwhile
-      await sleep(1100);
+      await until("the visibility timeout has passed", () => w.fake.queueState(Q_VOICE).visible > 0);
       const f2 = await w.poll(Q_VOICE); // redelivered, store still failing
       assertPoll(f2, { received: 1, stored: 0, deleted: 0 });
       assert.ok(f2.error);
@@ -470,7 +470,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
 
       // Healthy again: after the visibility timeout it is stored once and deleted.
       w.fake.inboxMode = "ok";
-      await sleep(1100);
+      await until("the visibility timeout has passed", () => w.fake.queueState(Q_VOICE).visible > 0);
       assertPoll(await w.poll(Q_VOICE), { received: 1, stored: 1, duplicates: 0, deleted: 1, error: null });
       assert.equal(w.fake.queueState(Q_VOICE).total, 0);
       const rs = await w.receipts("shop");
@@ -485,7 +485,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assertPoll(l1, { received: 1, deleted: 0 });
       assert.ok(l1.error);
       w.fake.inboxMode = "ok";
-      await sleep(1100);
+      await until("the visibility timeout has passed", () => w.fake.queueState(Q_VOICE).visible > 0);
       assertPoll(await w.poll(Q_VOICE), { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
       assert.equal((await w.receipts("shop")).length, 3, "stored once");
       assert.equal(w.fake.queueState(Q_VOICE).total, 0);
@@ -513,7 +513,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       w.fake.faults.loseDeletes = 1;
       const { messageId } = w.fake.enqueue(Q_LLM, llm);
       assertPoll(await w.poll(Q_LLM), { received: 1, stored: 1, deleted: 1, error: null });
-      await sleep(1100);
+      await until("the visibility timeout has passed", () => w.fake.queueState(Q_LLM).visible > 0);
       const again = await w.poll(Q_LLM);
       assertPoll(again, { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
       const recv = w.fake.events_of("receive").filter((e) => e.ids.length);
@@ -541,7 +541,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       const fd = await w.poll(Q_LLM);
       assertPoll(fd, { received: 1, stored: 1, deleted: 0 });
       assert.match(String(fd.error), /InternalError/);
-      await sleep(1100);
+      await until("the visibility timeout has passed", () => w.fake.queueState(Q_LLM).visible > 0);
       assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
       assert.equal(w.fake.queueState(Q_LLM).total, 0);
 
@@ -628,7 +628,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       const s = (await w.mnsStats())[Q_LLM];
       assert.equal(s.errors, 2);
       assert.equal(s.stored, 2);
-      assert.ok(s.token_refreshes === undefined || s.token_refreshes === w.fake.counters.tokenCalls);
+      assert.equal(s.token_refreshes, w.fake.counters.tokenCalls, "every token the fake issued is counted");
       const last = w.fake.tokens.get(w.fake.events_of("token").at(-1).accessKeyId);
       assert.equal(Date.parse(s.token_expires_at), last.expireMs);
       assert.equal((await w.receipts("default")).length, 2);

@@ -16,6 +16,14 @@ import {
 
 const T = { timeout: 60_000 };
 
+/** What a request to a runtime that is being disposed fails with (the connection goes away). */
+function isConnectionError(e) {
+  if (e instanceof assert.AssertionError) return false;
+  const codes = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_ABORTED"]);
+  for (let x = e; x; x = x.cause) if (codes.has(x.code)) return true;
+  return false;
+}
+
 function tempDir(t) {
   const dir = mkdtempSync(path.join(tmpdir(), "icc-e2e-restart-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,7 +115,7 @@ test("restart on persisted state: receipts, quarantine, consumer cursors, stats 
     assert.equal(Object.values(st.types).reduce((n, x) => n + x.stored, 0), 9);
     // the KV fast path kept its memory too (best-effort counter: let it settle)
     let kv = st.kv_answered;
-    for (let k = 0; k < 20 && kv < kvBefore + ALL_TYPES.length; k++) {
+    for (const end = Date.now() + 10_000; kv < kvBefore + ALL_TYPES.length && Date.now() < end;) {
       await sleep(100);
       kv = (await w.stats("default")).json.streams.default.kv_answered;
     }
@@ -132,39 +140,50 @@ test("stopping the runtime with pushes in flight: every push answered 200 is the
   const bodies = Array.from({ length: N }, (_, i) => [sampleWithCallId(i % 2 ? "VoiceReportAiccs" : "VoiceCallReportAiccs", `crash-${i}^1`)]);
   let w = await startPersistentWorker(dir);
   const acked = new Set();
+  const sent = new Set(); // dispatched to the runtime
+  const settled = new Set(); // answered or failed
   let stopped = false;
   let stopping;
+  let inFlightAtStop = -1;
+  const stop = () => {
+    stopped = true;
+    inFlightAtStop = [...sent].filter((i) => !settled.has(i)).length;
+    stopping = w.dispose();
+  };
   try {
     // Pushes go out in waves; the runtime is stopped as soon as half have been acknowledged.
     const inFlight = bodies.map(async (b, i) => {
       await sleep((i % 10) * 5);
       if (stopped) return;
+      sent.add(i);
+      let res;
       try {
-        const res = await w.push("bot", null, b);
-        if (res.status === 200) {
-          assert.deepEqual(res.json, SUCCESS);
-          if (!stopped) acked.add(i);
-        }
-      } catch {
-        // the runtime went away under this request: not acknowledged
+        res = await w.push("bot", null, b);
+      } catch (e) {
+        // The runtime went away under this request: not acknowledged. Anything else is a failure.
+        if (!stopped || !isConnectionError(e)) throw e;
+      } finally {
+        settled.add(i);
       }
-      if (acked.size >= N / 2 && !stopped) {
-        stopped = true;
-        stopping = w.dispose();
+      if (res?.status === 200) {
+        assert.deepEqual(res.json, SUCCESS);
+        if (!stopped) acked.add(i);
       }
+      if (acked.size >= N / 2 && !stopped) stop();
     });
     let timer;
-    await Promise.race([Promise.allSettled(inFlight), new Promise((r) => { timer = setTimeout(r, 20_000); })]);
+    const outcome = await Promise.race([Promise.allSettled(inFlight), new Promise((r) => { timer = setTimeout(r, 20_000); })]);
     clearTimeout(timer);
+    assert.ok(outcome, "pushes still unanswered 20 s after the stop");
+    const failed = outcome.find((o) => o.status === "rejected");
+    if (failed) throw failed.reason;
   } finally {
-    if (!stopped) {
-      stopped = true;
-      stopping = w.dispose();
-    }
+    if (!stopped) stop();
     await stopping;
   }
   assert.ok(acked.size >= N / 2, `only ${acked.size} acknowledged before the stop`);
-  if (process.env.E2E_LOG) console.log(`# acknowledged before the stop: ${acked.size} of ${N}`);
+  assert.ok(inFlightAtStop >= 1, `no push was in flight when the runtime stopped (sent ${sent.size}, acknowledged ${acked.size})`);
+  if (process.env.E2E_LOG) console.log(`# acknowledged before the stop: ${acked.size} of ${N}, in flight: ${inFlightAtStop}`);
 
   w = await startPersistentWorker(dir);
   try {

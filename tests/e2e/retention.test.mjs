@@ -28,7 +28,8 @@ test("expired receipts and quarantine are removed by the alarm; seq never goes b
     for (;;) {
       const expired = await w.fetchReceipts("default", { after: head - 1 });
       const q = await w.quarantine("default");
-      if (expired.status === 410 && (q.json?.items ?? []).length === 0) break;
+      assert.equal(q.status, 200, q.text);
+      if (expired.status === 410 && q.json.items.length === 0) break;
       if (Date.now() > deadline) assert.fail(`not removed in time: ${expired.status} ${expired.text} quarantine ${q.text}`);
       await sleep(250);
     }
