@@ -47,7 +47,12 @@ fn main() {
         let key = push::fast_path_key(Product::Llm, Some("bench"), arrival.pin, &body);
         let plan = std::hint::black_box(push::plan(&body, &arrival));
         let wire = plan.to_wire();
-        last = (plan.rows.len(), plan.quarantine.len(), wire.len(), key.len());
+        last = (
+            plan.rows.len(),
+            plan.quarantine.len(),
+            wire.len(),
+            key.len(),
+        );
     }
     println!(
         "rows {} quarantined {} wire_bytes {} key_len {}",
@@ -104,7 +109,7 @@ fn stage_alone(stage: &str, body: &[u8], a: &Arrival, n: u32) {
                 .sum(),
             "hash" => parsed
                 .iter()
-                .map(|(raw, _)| identity::content_hash(raw).len())
+                .map(|(raw, _)| identity::content_hash_parsed(raw).len())
                 .sum(),
             "normalize" => parsed
                 .iter()

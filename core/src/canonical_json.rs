@@ -11,8 +11,14 @@ use std::borrow::Cow;
 pub fn canonicalize(raw: &str) -> Option<String> {
     let value: &RawValue = serde_json::from_str(raw).ok()?;
     let mut out = String::with_capacity(raw.len());
-    write(value.get().trim().as_bytes(), &mut out)?;
+    write(value.get().trim(), &mut out)?;
     Some(out)
+}
+
+/// [`canonicalize`] for text already known to be one valid JSON value (a message `serde_json`
+/// has parsed): the same output, without validating it again.
+pub(crate) fn canonicalize_valid(raw: &str, out: &mut String) -> Option<()> {
+    write(raw.trim(), out)
 }
 
 // The writer below works in one pass over text that `serde_json` has already validated (above):
@@ -84,18 +90,13 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// `b` as text; `b` is always a slice of a `str` cut at ASCII delimiters.
-fn text(b: &[u8]) -> Option<&str> {
-    std::str::from_utf8(b).ok()
-}
-
 struct Member<'a> {
     /// The key unescaped (what is sorted and compared).
     key: Cow<'a, str>,
     /// The key as written, quotes included, when it needs no escaping back.
-    raw_key: Option<&'a [u8]>,
+    raw_key: Option<&'a str>,
     ascii: bool,
-    value: &'a [u8],
+    value: &'a str,
 }
 
 /// RFC 8785: keys sorted by their UTF-16 code units (for ASCII keys, their bytes).
@@ -107,7 +108,10 @@ fn key_order(a: &Member, b: &Member) -> std::cmp::Ordering {
     }
 }
 
-fn write(b: &[u8], out: &mut String) -> Option<()> {
+/// Writes the canonical form of the value `s` (no surrounding whitespace). Every offset below
+/// is at an ASCII delimiter, so slicing `s` there is always on a character boundary.
+fn write(s: &str, out: &mut String) -> Option<()> {
+    let b = s.as_bytes();
     match *b.first()? {
         b'{' => {
             let mut members: Vec<Member> = Vec::new();
@@ -115,11 +119,11 @@ fn write(b: &[u8], out: &mut String) -> Option<()> {
             if b.get(i) != Some(&b'}') {
                 loop {
                     let (key_end, escaped) = string_end(b, i)?;
-                    let raw_key = b.get(i..key_end)?;
+                    let raw_key = s.get(i..key_end)?;
                     let key: Cow<str> = if escaped {
-                        Cow::Owned(serde_json::from_str::<String>(text(raw_key)?).ok()?)
+                        Cow::Owned(serde_json::from_str::<String>(raw_key).ok()?)
                     } else {
-                        Cow::Borrowed(text(raw_key.get(1..raw_key.len() - 1)?)?)
+                        Cow::Borrowed(s.get(i + 1..key_end - 1)?)
                     };
                     i = skip_ws(b, key_end);
                     if b.get(i) != Some(&b':') {
@@ -131,7 +135,7 @@ fn write(b: &[u8], out: &mut String) -> Option<()> {
                         ascii: key.is_ascii(),
                         key,
                         raw_key: (!escaped).then_some(raw_key),
-                        value: b.get(i..end)?,
+                        value: s.get(i..end)?,
                     });
                     i = skip_ws(b, end);
                     match b.get(i)? {
@@ -155,7 +159,7 @@ fn write(b: &[u8], out: &mut String) -> Option<()> {
                 }
                 first = false;
                 match m.raw_key {
-                    Some(raw) => out.push_str(text(raw)?),
+                    Some(raw) => out.push_str(raw),
                     None => out.push_str(&serde_json::to_string(&m.key).ok()?),
                 }
                 out.push(':');
@@ -169,7 +173,7 @@ fn write(b: &[u8], out: &mut String) -> Option<()> {
             if b.get(i) != Some(&b']') {
                 loop {
                     let end = value_end(b, i)?;
-                    write(b.get(i..end)?, out)?;
+                    write(s.get(i..end)?, out)?;
                     i = skip_ws(b, end);
                     match b.get(i)? {
                         b',' => {
@@ -184,16 +188,15 @@ fn write(b: &[u8], out: &mut String) -> Option<()> {
             out.push(']');
         }
         b'"' => {
-            let t = text(b)?;
-            if t.contains('\\') {
-                let s: String = serde_json::from_str(t).ok()?;
-                out.push_str(&serde_json::to_string(&s).ok()?);
+            if s.contains('\\') {
+                let text: String = serde_json::from_str(s).ok()?;
+                out.push_str(&serde_json::to_string(&text).ok()?);
             } else {
-                out.push_str(t); // nothing to unescape: already canonical
+                out.push_str(s); // nothing to unescape: already canonical
             }
         }
-        b't' | b'f' | b'n' => out.push_str(text(b)?),
-        _ => out.push_str(&number(text(b)?)?),
+        b't' | b'f' | b'n' => out.push_str(s),
+        _ => out.push_str(&number(s)?),
     }
     Some(())
 }
@@ -306,11 +309,32 @@ mod tests {
             *seed % n
         }
         const KEYS: [&str; 10] = [
-            "a", "b", "\\u0061", "call_id", "\\n", "\u{1F600}", "\u{FB33}", "é", "\\\"q", "A",
+            "a",
+            "b",
+            "\\u0061",
+            "call_id",
+            "\\n",
+            "\u{1F600}",
+            "\u{FB33}",
+            "é",
+            "\\\"q",
+            "A",
         ];
         const SCALARS: [&str; 14] = [
-            "0", "-0", "1.0", "2e1", "-1.5E-7", "123456789012345678901", "true", "false", "null",
-            "\"x\"", "\"\\u00e9\\t\\/\"", "\"\u{1F600}\"", "\"\"", "4.50",
+            "0",
+            "-0",
+            "1.0",
+            "2e1",
+            "-1.5E-7",
+            "123456789012345678901",
+            "true",
+            "false",
+            "null",
+            "\"x\"",
+            "\"\\u00e9\\t\\/\"",
+            "\"\u{1F600}\"",
+            "\"\"",
+            "4.50",
         ];
         let ws = [" ", "", "\n ", "\t"];
         let kind = if depth == 0 { 2 } else { next(seed, 4) };
