@@ -336,16 +336,17 @@ export function sideRows(side) {
     };
   };
   const g = (k, f) => (r, who) => (r[k][who] ? f(r[k][who]) : null);
+  const n = side.counts;
   return [
-    row("(a) 100-msg push p99 ms (200 sequential, after 20 warm-up)", g("a", (x) => x.p99), "lower"),
+    row(`(a) 100-msg push p99 ms (${n.seq} sequential, after ${n.warm} warm-up)`, g("a", (x) => x.p99), "lower"),
     row("(a) 100-msg push p50 ms", g("a", (x) => x.p50), "lower"),
     row("(a) workerd CPU ms per 100-msg push", g("a", (x) => x.cpu_ms_per_push), "lower"),
-    row("(b) accepted msg/s, 8 pushers × 400 pushes of 100", g("b", (x) => x.msgs_per_s), "higher"),
+    row(`(b) accepted msg/s, 8 pushers × ${n.conc} pushes of 100`, g("b", (x) => x.msgs_per_s), "higher"),
     row("(b) workerd CPU ms per push", g("b", (x) => x.cpu_ms_per_push), "lower"),
-    row("(c) 1,000-msg push p50 ms", g("c", (x) => x.p50), "lower"),
+    row(`(c) 1,000-msg push p50 ms (${n.big} sequential, after ${n.bigWarm} warm-up)`, g("c", (x) => x.p50), "lower"),
     row("(c) 1,000-msg push p99 ms", g("c", (x) => x.p99), "lower"),
     row("(c) workerd CPU ms per 1,000-msg push", g("c", (x) => x.cpu_ms_per_push), "lower"),
-    row("(d) accepted msg/s, 32 pushers × 400 pushes of 100", g("d", (x) => x.msgs_per_s), "higher"),
+    row(`(d) accepted msg/s, 32 pushers × ${n.resets} pushes of 100`, g("d", (x) => x.msgs_per_s), "higher"),
     row("(d) connection resets, 32 pushers", g("d", (x) => x.resets), "lower"),
     row("(b) connection resets, 8 pushers", g("b", (x) => x.resets), "lower"),
   ];
