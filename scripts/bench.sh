@@ -3,7 +3,9 @@
 # benchmark, then runs bench/run.mjs, which starts workerd (Miniflare) on 127.0.0.1, measures, prints
 # a table and writes bench-results/bench-<timestamp>.json and bench-results/latest.json.
 # Environment: BENCH_QUICK=1 (small counts, smoke run), BENCH_MAX_S (overall limit, default 480),
-# BENCH_SUSTAIN_S (seconds per sustained-load level, default 10).
+# BENCH_SUSTAIN_S (seconds per sustained-load level, default 10), BENCH_PEER=<folder of a peer Worker>
+# (side-by-side rows against it under wrangler dev, see bench/README.md), BENCH_ONLY=side (only those),
+# BENCH_ROUNDS (side-by-side rounds, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

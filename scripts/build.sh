@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the worker into build/ (release, wasm-opt from the npm package binaryen).
+# Builds the worker into build/ (release: opt-level 3 and wasm-opt -O3, for speed; wasm-opt from the npm package binaryen).
 # worker-build would download wasm-bindgen and wasm-opt; both are pointed at local copies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +15,5 @@ export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 worker-build --release "$@"
 features=(--enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory
           --enable-multivalue --enable-reference-types --enable-exception-handling)
-"$WASM_OPT_BIN" -Oz "${features[@]}" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
+"$WASM_OPT_BIN" -O3 "${features[@]}" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
 echo "build: wasm $(wc -c < build/index_bg.wasm) bytes, $(gzip -9 -c build/index_bg.wasm | wc -c) gzip"

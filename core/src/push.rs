@@ -58,7 +58,8 @@ pub fn row_for(
         id,
         message_type: t.as_str().to_owned(),
         call_id: n.call_id.clone(),
-        hash: identity::content_hash(raw),
+        // `raw` parsed into `object` above: valid JSON.
+        hash: identity::content_hash_parsed(raw),
         norm: serde_json::to_string(&n).unwrap_or_default(),
         raw: raw.to_owned(),
     }
