@@ -3,6 +3,7 @@
 
 use crate::respond;
 use icc_core::address::is_stream;
+use icc_core::error::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -78,7 +79,7 @@ impl DurableObject for Directory {
                 }
                 let r: R = req.json().await?;
                 if !is_stream(&r.stream) {
-                    return respond::fetch_error(400, "bad_request", "invalid stream name");
+                    return respond::error(&ApiError::bad("invalid stream name"));
                 }
                 sql.exec(
                     "INSERT INTO streams(name, first_seen_ms) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
@@ -114,7 +115,7 @@ impl DurableObject for Directory {
                     .collect();
                 respond::json(200, json!({ "streams": streams, "more": more }).to_string())
             }
-            _ => respond::fetch_error(404, "not_found", "no such directory route"),
+            _ => respond::error(&ApiError::NotFound),
         }
     }
 }

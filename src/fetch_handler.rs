@@ -1,141 +1,173 @@
 //! The fetch API under `/v1`: what downstream systems call, with `Authorization: Bearer`.
-//! Validates the request (pure core) and hands it to the stream's inbox or the directory.
+//! The token is checked before anything else (a refused route is answered only after it); the
+//! route and its query are validated in the core and handed to the stream's inbox or the
+//! directory.
 
 use crate::inbox_object::Client;
 use crate::{directory_object, env_config, respond};
-use icc_core::address::is_stream;
 use icc_core::auth::bearer;
+use icc_core::error::ApiError;
 use icc_core::fetch_query;
+use icc_core::inbox_protocol::ReadRequest;
+use icc_core::route::{ApiRoute, ConsumerOp};
 use worker::{Env, Method, Request, Response, Result};
 
-pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Response> {
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    route: std::result::Result<ApiRoute, ApiError>,
+) -> Result<Response> {
     let cfg = env_config::load(env);
     let tokens = match &cfg.fetch_tokens {
         Ok(t) if cfg.var_problems.is_empty() => t,
-        _ => {
-            return respond::fetch_error(
-                500,
-                "misconfigured",
-                "the fetch API is not configured; see /healthz",
-            )
-        }
+        _ => return respond::error(&ApiError::Misconfigured),
     };
     let auth = req.headers().get("authorization")?;
     if !bearer(auth.as_deref()).is_some_and(|t| tokens.accepts(t)) {
-        return respond::fetch_error(401, "unauthorized", "missing or wrong bearer token");
+        return respond::error(&ApiError::Unauthorized);
     }
+    let route = match route {
+        Ok(r) => r,
+        Err(e) => return respond::error(&e),
+    };
     let query = req.url()?.query().unwrap_or("").to_owned();
-    let method = req.method();
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
-    let get_only = |m: &Method| *m == Method::Get || *m == Method::Head;
-    match parts.as_slice() {
-        ["streams"] if get_only(&method) => streams(env, &query).await,
-        ["stats"] if get_only(&method) => all_stats(env, &query).await,
-        ["streams", stream, rest @ ..] => {
-            if !is_stream(stream) {
-                return respond::fetch_error(404, "not_found", "no such stream");
-            }
-            let inbox = Client::new(env, stream, &cfg.location_hint)?;
-            match (rest, method.clone()) {
-                (["receipts"], m) if get_only(&m) => {
-                    let read = match fetch_query::receipts(stream, &query, cfg.max_wait_s) {
-                        Ok(r) => r,
-                        Err(e) => return respond::fetch_error(e.status, e.code, &e.message),
-                    };
-                    let body = serde_json::to_string(&read)
-                        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-                    match inbox.call(Method::Post, "/read", Some(body)).await {
-                        Ok((status, body)) => respond::json(status, body),
-                        // A long poll interrupted (object reset or moved) is an empty page, never 5xx.
-                        Err(_) if read.wait_ms > 0 => respond::json(
-                            200,
-                            serde_json::json!({"receipts": [], "next_after": read.after, "has_more": false,
-                                               "interrupted": true})
-                            .to_string(),
-                        ),
-                        Err(_) => unavailable(),
+    match answer(req, env, &cfg, route, &query).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => respond::error(&e),
+    }
+}
+
+/// An unexpected failure of the runtime: logged, answered `503 unavailable`.
+fn unexpected(e: worker::Error) -> ApiError {
+    worker::console_error!("fetch API failed unexpectedly: {}", e);
+    ApiError::Unavailable
+}
+
+fn json(status: u16, body: String) -> std::result::Result<Response, ApiError> {
+    respond::json(status, body).map_err(unexpected)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> std::result::Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| unexpected(worker::Error::RustError(e.to_string())))
+}
+
+async fn answer(
+    mut req: Request,
+    env: &Env,
+    cfg: &icc_core::config::Config,
+    route: ApiRoute,
+    query: &str,
+) -> std::result::Result<Response, ApiError> {
+    let inbox = |stream: &str| Client::new(env, stream, &cfg.location_hint).map_err(unexpected);
+    match route {
+        ApiRoute::Streams => streams(env, query).await,
+        ApiRoute::AllStats => all_stats(env, cfg, query).await,
+        ApiRoute::Receipts { stream } => {
+            let read = fetch_query::receipts(&stream, query, cfg.max_wait_s)?;
+            let inbox = inbox(&stream)?;
+            let body = to_json(&read)?;
+            match inbox.call(Method::Post, "/read", Some(body)).await {
+                Ok((status, body)) => json(status, body),
+                // A long poll interrupted (object reset or moved) is a page, never 5xx: the read
+                // is asked again without waiting, and answered as an empty page if that fails too.
+                Err(_) if read.wait_ms > 0 => {
+                    let again = to_json(&ReadRequest {
+                        wait_ms: 0,
+                        ..read.clone()
+                    })?;
+                    match inbox.call(Method::Post, "/read", Some(again)).await {
+                        Ok((status, body)) => json(status, body),
+                        Err(_) => json(200, interrupted_page(read.after)),
                     }
                 }
-                (["quarantine"], m) if get_only(&m) => pass(
-                    inbox
-                        .call(Method::Get, &format!("/quarantine?{query}"), None)
-                        .await,
-                ),
-                (["stats"], m) if get_only(&m) => {
-                    let (status, body) = match inbox.call(Method::Get, "/stats", None).await {
-                        Ok(v) => v,
-                        Err(_) => return unavailable(),
-                    };
-                    if status != 200 {
-                        return respond::json(status, body);
-                    }
-                    respond::json(200, format!("{{\"streams\":{{{}:{body}}}}}", quote(stream)))
-                }
-                (["consumers", name], m)
-                    if matches!(m, Method::Get | Method::Put | Method::Delete) =>
-                {
-                    let body = if m == Method::Put {
-                        Some(req.text().await?)
-                    } else {
-                        None
-                    };
-                    pass(inbox.call(m, &format!("/consumers/{name}"), body).await)
-                }
-                (["receipts"] | ["quarantine"] | ["stats"], _) => not_allowed("GET"),
-                (["consumers", _], _) => not_allowed("GET, PUT, DELETE"),
-                _ => respond::fetch_error(404, "not_found", "no such route"),
+                Err(_) => Err(ApiError::Unavailable),
             }
         }
-        ["streams"] | ["stats"] => not_allowed("GET"),
-        _ => respond::fetch_error(404, "not_found", "no such route"),
+        ApiRoute::Quarantine { stream } => {
+            fetch_query::quarantine(query)?;
+            let inbox = inbox(&stream)?;
+            pass(
+                inbox
+                    .call(Method::Get, &format!("/quarantine?{query}"), None)
+                    .await,
+            )
+        }
+        ApiRoute::StreamStats { stream } => {
+            fetch_query::no_parameters(query)?;
+            let inbox = inbox(&stream)?;
+            let (status, body) = inbox
+                .call(Method::Get, "/stats", None)
+                .await
+                .map_err(|_| ApiError::Unavailable)?;
+            if status != 200 {
+                return json(status, body);
+            }
+            json(
+                200,
+                format!("{{\"streams\":{{{}:{body}}}}}", quote(&stream)),
+            )
+        }
+        ApiRoute::Consumer { stream, name, op } => {
+            fetch_query::no_parameters(query)?;
+            let inbox = inbox(&stream)?;
+            let (method, body) = match op {
+                ConsumerOp::Get => (Method::Get, None),
+                ConsumerOp::Put => (Method::Put, Some(req.text().await.map_err(unexpected)?)),
+                ConsumerOp::Delete => (Method::Delete, None),
+            };
+            pass(
+                inbox
+                    .call(method, &format!("/consumers/{name}"), body)
+                    .await,
+            )
+        }
+        ApiRoute::Health | ApiRoute::Push { .. } => Err(ApiError::NotFound),
     }
+}
+
+/// The empty page of a long poll whose inbox could not be reached twice: the page's shape, with
+/// `head_seq` and `oldest_seq` null (unknown) and `interrupted` set.
+fn interrupted_page(after: Option<i64>) -> String {
+    serde_json::json!({
+        "receipts": [], "next_after": after, "head_seq": null, "oldest_seq": null,
+        "has_more": false, "interrupted": true,
+    })
+    .to_string()
 }
 
 fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-fn not_allowed(allow: &str) -> Result<Response> {
-    respond::fetch_error(405, "method_not_allowed", &format!("use {allow}"))
-        .map(|r| respond::with_allow(r, allow))
-}
-
-fn unavailable() -> Result<Response> {
-    respond::fetch_error(503, "inbox_unavailable", "the inbox did not answer; retry")
-}
-
-/// The inbox's answer as it is; a failed call is a 503 JSON error.
-fn pass(answer: Result<(u16, String)>) -> Result<Response> {
+/// The inbox's answer as it is; a failed call is `503 unavailable`.
+fn pass(answer: Result<(u16, String)>) -> std::result::Result<Response, ApiError> {
     match answer {
-        Ok((status, body)) => respond::json(status, body),
-        Err(_) => unavailable(),
+        Ok((status, body)) => json(status, body),
+        Err(_) => Err(ApiError::Unavailable),
     }
 }
 
-fn after_param(query: &str) -> String {
-    fetch_query::pairs(query)
-        .into_iter()
-        .find(|(k, _)| k == "after")
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
-
-async fn streams(env: &Env, query: &str) -> Result<Response> {
-    let Ok((list, more)) = directory_object::list(env, &after_param(query)).await else {
-        return unavailable();
-    };
+async fn streams(env: &Env, query: &str) -> std::result::Result<Response, ApiError> {
+    let after = fetch_query::stream_page(query)?;
+    let (list, more) = directory_object::list(env, &after)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
     let next = if more { list.last().cloned() } else { None };
-    respond::json(
+    json(
         200,
-        serde_json::json!({ "streams": list, "next_after": next }).to_string(),
+        serde_json::json!({ "streams": list, "next_stream": next }).to_string(),
     )
 }
 
-async fn all_stats(env: &Env, query: &str) -> Result<Response> {
-    let cfg = env_config::load(env);
-    let Ok((list, more)) = directory_object::list(env, &after_param(query)).await else {
-        return unavailable();
-    };
+async fn all_stats(
+    env: &Env,
+    cfg: &icc_core::config::Config,
+    query: &str,
+) -> std::result::Result<Response, ApiError> {
+    let after = fetch_query::stream_page(query)?;
+    let (list, more) = directory_object::list(env, &after)
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
     let hint = cfg.location_hint.as_str();
     let calls = list.iter().map(|s| async move {
         let inbox = Client::new(env, s, hint).ok()?;
@@ -161,12 +193,10 @@ async fn all_stats(env: &Env, query: &str) -> Result<Response> {
     } else {
         "null".to_owned()
     };
-    respond::json(
-        200,
-        format!(
-            "{{\"streams\":{{{}}},\"next_after\":{next},\"mns\":{{{}}}}}",
-            parts.join(","),
-            mns.join(",")
-        ),
-    )
+    let body = format!(
+        "{{\"streams\":{{{}}},\"next_stream\":{next},\"mns\":{{{}}}}}",
+        parts.join(","),
+        mns.join(",")
+    );
+    json(200, body)
 }

@@ -10,8 +10,8 @@
 use crate::{env_config, respond, storage_tx};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
-use icc_core::answer::fetch_error;
 use icc_core::body::Reason;
+use icc_core::error::ApiError;
 use icc_core::fetch_query;
 use icc_core::inbox_protocol::{
     CommitRequest, CommitResult, DecodedCommit, QuarantineItem, ReadRequest, Row, RowKey,
@@ -227,13 +227,13 @@ impl Inbox {
 
     async fn commit(&self, body: Vec<u8>) -> Result<Response> {
         let Some(wire) = DecodedCommit::decode(&body) else {
-            return respond::fetch_error(400, "bad_commit", "commit body does not parse");
+            return respond::error(&ApiError::bad("commit body does not parse"));
         };
         let mut keys_per_chunk: Vec<Vec<RowKey>> = Vec::with_capacity(wire.header.chunks.len());
         for c in &wire.header.chunks {
             match serde_json::from_str::<Vec<RowKey>>(c.rows.get()) {
                 Ok(k) if wire.chunk_text(c).is_some() => keys_per_chunk.push(k),
-                _ => return respond::fetch_error(400, "bad_commit", "commit rows do not parse"),
+                _ => return respond::error(&ApiError::bad("commit rows do not parse")),
             }
         }
         let storage = self.state.storage();
@@ -249,11 +249,11 @@ impl Inbox {
                     "inbox commit failed: {}",
                     if full { "full" } else { "error" }
                 );
-                return respond::fetch_error(
-                    if full { 507 } else { 500 },
-                    "commit_failed",
-                    "commit failed",
-                );
+                return respond::error(if full {
+                    &ApiError::StorageFull
+                } else {
+                    &ApiError::Unavailable
+                });
             }
         };
         if result.stored > 0 {
@@ -559,7 +559,7 @@ impl Inbox {
 
     async fn read(&self, body: String) -> Result<Response> {
         let Ok(req) = serde_json::from_str::<ReadRequest>(&body) else {
-            return respond::fetch_error(400, "bad_request", "read request does not parse");
+            return respond::error(&ApiError::bad("read request does not parse"));
         };
         let after = match (&req.consumer, req.after) {
             (Some(name), _) => self.consumer_after(name).unwrap_or(0),
@@ -569,7 +569,7 @@ impl Inbox {
         loop {
             let head = self.meta("head_seq");
             if let Err(e) = inbox_rules::check_cursor(after, head, self.meta("removed_through")) {
-                return respond::fetch_error(e.status, e.code, &e.message);
+                return respond::error(&e);
             }
             let page = self.page(&req, after)?;
             let now = Date::now().as_millis();
@@ -581,11 +581,7 @@ impl Inbox {
                     // Waits that ended by timeout leave closed senders behind: drop them first.
                     self.waiters.borrow_mut().retain(|w| !w.is_canceled());
                     if self.waiters.borrow().len() >= inbox_rules::MAX_WAITERS {
-                        return respond::fetch_error(
-                            429,
-                            "too_many_waiters",
-                            "too many long polls on this stream",
-                        );
+                        return respond::error(&ApiError::TooManyWaiters);
                     }
                     let (tx, rx) = oneshot::channel();
                     self.waiters.borrow_mut().push(tx);
@@ -608,7 +604,7 @@ impl Inbox {
     fn quarantine_page(&self, query: &str) -> Result<Response> {
         let (after, limit) = match fetch_query::quarantine(query) {
             Ok(v) => v,
-            Err(e) => return respond::fetch_error(e.status, e.code, &e.message),
+            Err(e) => return respond::error(&e),
         };
         #[derive(Deserialize)]
         struct Q {
@@ -669,9 +665,13 @@ impl Inbox {
             }] = Value::String(data);
             items.push(item);
         }
+        let has_more = self.scalar(
+            "SELECT EXISTS(SELECT 1 FROM quarantine WHERE seq > ?) AS v",
+            vec![int(next_after)],
+        ) == 1;
         respond::json(
             200,
-            json!({ "items": items, "next_after": next_after }).to_string(),
+            json!({ "items": items, "next_after": next_after, "has_more": has_more }).to_string(),
         )
     }
 
@@ -679,11 +679,7 @@ impl Inbox {
 
     fn consumer(&self, method: Method, name: &str, body: &str) -> Result<Response> {
         if !icc_core::address::is_consumer(name) {
-            return respond::fetch_error(
-                400,
-                "bad_request",
-                "consumer names are 1-64 of [A-Za-z0-9_.-]",
-            );
+            return respond::error(&ApiError::bad("consumer names are 1-64 of [A-Za-z0-9_.-]"));
         }
         let head = self.meta("head_seq");
         match method {
@@ -700,30 +696,23 @@ impl Inbox {
                     after: i64,
                 }
                 let Ok(p) = serde_json::from_str::<Put>(body) else {
-                    return respond::fetch_error(
-                        400,
-                        "bad_request",
-                        "body must be {\"after\": <seq>}",
-                    );
+                    return respond::error(&ApiError::bad("body must be {\"after\": <seq>}"));
                 };
                 if p.after < 0 {
-                    return respond::fetch_error(400, "bad_request", "after must be >= 0");
+                    return respond::error(&ApiError::bad("after must be >= 0"));
                 }
                 if p.after > head {
-                    return respond::fetch_error(
-                        409,
-                        "cursor_ahead",
-                        &format!("after={} is beyond head_seq={head}", p.after),
-                    );
+                    return respond::error(&ApiError::CursorAhead {
+                        after: p.after,
+                        head_seq: head,
+                    });
                 }
                 let exists = self.consumer_after(name).is_some();
                 let n = self.scalar("SELECT COUNT(*) AS v FROM consumers", vec![]);
                 if !exists && n as usize >= inbox_rules::MAX_CONSUMERS {
-                    return respond::fetch_error(
-                        409,
-                        "too_many_consumers",
-                        "at most 100 consumers per stream",
-                    );
+                    return respond::error(&ApiError::TooManyConsumers {
+                        max: inbox_rules::MAX_CONSUMERS,
+                    });
                 }
                 self.sql().exec(
                     "INSERT INTO consumers(name, after, updated_at_ms) VALUES (?, ?, ?)
@@ -741,8 +730,9 @@ impl Inbox {
                     .exec("DELETE FROM consumers WHERE name = ?", vec![text(name)])?;
                 respond::json(200, json!({ "deleted": existed }).to_string())
             }
-            _ => respond::fetch_error(405, "method_not_allowed", "use GET, PUT or DELETE")
-                .map(|r| respond::with_allow(r, "GET, PUT, DELETE")),
+            _ => respond::error(&ApiError::MethodNotAllowed {
+                allow: "GET, PUT, DELETE",
+            }),
         }
     }
 
@@ -807,7 +797,7 @@ impl Inbox {
 
     fn count(&self, counter: &str) -> Result<Response> {
         if !matches!(counter, "kv_answered" | "kv_write_failed") {
-            return respond::fetch_error(404, "not_found", "no such counter");
+            return respond::error(&ApiError::NotFound);
         }
         self.sql().exec(
             "INSERT INTO meta(k, v) VALUES (?, 1) ON CONFLICT(k) DO UPDATE SET v = v + 1",
@@ -902,7 +892,7 @@ impl DurableObject for Inbox {
             Ok(r) => Ok(r),
             Err(e) => {
                 worker::console_error!("inbox request failed: {}", e);
-                respond::fetch_error(500, "inbox_error", "the inbox failed; retry")
+                respond::error(&ApiError::Unavailable)
             }
         }
     }
@@ -917,10 +907,7 @@ impl Inbox {
     async fn route(&self, mut req: Request) -> Result<Response> {
         if let Err(e) = &self.ready {
             worker::console_error!("inbox schema migration failed: {}", e);
-            return respond::json(
-                500,
-                fetch_error("inbox_unavailable", "inbox storage is not ready"),
-            );
+            return respond::error(&ApiError::Unavailable);
         }
         if let Ok(Some(stream)) = req.headers().get("x-stream") {
             if self.meta_stream().as_deref() != Some(stream.as_str()) {
@@ -958,7 +945,7 @@ impl Inbox {
                 };
                 self.consumer(m, p.trim_start_matches("/consumers/"), &body)
             }
-            _ => respond::fetch_error(404, "not_found", "no such inbox route"),
+            _ => respond::error(&ApiError::NotFound),
         }
     }
 }

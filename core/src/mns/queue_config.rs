@@ -55,14 +55,10 @@ pub fn canonical_message_type(name: &str) -> Option<&'static str> {
         })
 }
 
-/// Whether `app` is a valid application name: 1–64 of `[A-Za-z0-9_-]`, not `default`.
+/// Whether `app` is a valid application name: the push address's rule
+/// ([`crate::address::is_app`]: 1–64 of `[A-Za-z0-9_-]`, not `default` in any letter case).
 pub fn is_valid_app(app: &str) -> bool {
-    !app.is_empty()
-        && app.len() <= 64
-        && app
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && app != "default"
+    crate::address::is_app(app)
 }
 
 /// One configured queue.
@@ -424,7 +420,8 @@ mod tests {
         assert!(!is_valid_app(&"x".repeat(65)));
         assert!(!is_valid_app(""));
         assert!(!is_valid_app("default"));
-        assert!(is_valid_app("Default"));
+        assert!(!is_valid_app("Default"));
+        assert!(!is_valid_app("DEFAULT"));
         assert!(!is_valid_app("a.b"));
         assert!(!is_valid_app("a b"));
         assert_eq!(
