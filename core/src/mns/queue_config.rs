@@ -9,8 +9,6 @@
 //! push URL's app (1–64 of `[A-Za-z0-9_-]`, not `default`; absent = the default stream).
 //! The message type stays a string here; the caller maps it to its receipt-type enum.
 
-use std::fmt;
-
 use super::mns_signature::validate_queue_name;
 
 /// The fixed Alibaba-owned MNS account that holds alicom receipt queues (cn-hangzhou).
@@ -73,14 +71,16 @@ pub struct QueueBinding {
 }
 
 /// A problem in `MNS_QUEUES` or the endpoint settings. Every variant names the bad entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueConfigError {
     /// The entry is not `MessageType:QueueName[:app]`.
+    #[error("MNS_QUEUES entry {entry:?} is not MessageType:QueueName[:app]")]
     Malformed {
         /// The entry as written (trimmed).
         entry: String,
     },
     /// Unknown MessageType.
+    #[error("MNS_QUEUES entry {entry:?}: unknown MessageType {message_type:?} (expected one of {})", MNS_MESSAGE_TYPES.join(", "))]
     UnknownMessageType {
         /// The entry.
         entry: String,
@@ -88,11 +88,13 @@ pub enum QueueConfigError {
         message_type: String,
     },
     /// The queue name is not 1–256 of `[A-Za-z0-9_-]`.
+    #[error("MNS_QUEUES entry {entry:?}: queue name must be 1-256 of A-Z a-z 0-9 _ -")]
     InvalidQueueName {
         /// The entry.
         entry: String,
     },
     /// The app is not 1–64 of `[A-Za-z0-9_-]`, or is the reserved `default`.
+    #[error("MNS_QUEUES entry {entry:?}: app {app:?} must be 1-64 of A-Z a-z 0-9 _ - and not \"default\" in any letter case")]
     InvalidApp {
         /// The entry.
         entry: String,
@@ -100,11 +102,13 @@ pub enum QueueConfigError {
         app: String,
     },
     /// The same queue is listed twice.
+    #[error("MNS_QUEUES entry {entry:?}: queue listed more than once")]
     DuplicateQueue {
         /// The second entry naming it.
         entry: String,
     },
     /// An endpoint is not an `http(s)://host` URL without path, query or credentials.
+    #[error("{name} {value:?} is not an http(s)://host URL")]
     InvalidEndpoint {
         /// Which setting (`MNS endpoint` / `Dybaseapi endpoint`).
         name: &'static str,
@@ -112,41 +116,6 @@ pub enum QueueConfigError {
         value: String,
     },
 }
-
-impl fmt::Display for QueueConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed { entry } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?} is not MessageType:QueueName[:app]"
-            ),
-            Self::UnknownMessageType {
-                entry,
-                message_type,
-            } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?}: unknown MessageType {message_type:?} (expected one of {})",
-                MNS_MESSAGE_TYPES.join(", ")
-            ),
-            Self::InvalidQueueName { entry } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?}: queue name must be 1-256 of A-Z a-z 0-9 _ -"
-            ),
-            Self::InvalidApp { entry, app } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?}: app {app:?} must be 1-64 of A-Z a-z 0-9 _ - and not \"default\""
-            ),
-            Self::DuplicateQueue { entry } => {
-                write!(f, "MNS_QUEUES entry {entry:?}: queue listed more than once")
-            }
-            Self::InvalidEndpoint { name, value } => {
-                write!(f, "{name} {value:?} is not an http(s)://host URL")
-            }
-        }
-    }
-}
-
-impl std::error::Error for QueueConfigError {}
 
 fn parse_entry(entry: &str) -> Result<QueueBinding, QueueConfigError> {
     let parts: Vec<&str> = entry.split(':').map(str::trim).collect();
