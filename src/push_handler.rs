@@ -155,6 +155,11 @@ pub async fn handle(
 async fn read_body(req: &mut Request, max: usize) -> Result<BodyRead> {
     let declared = req.headers().get("content-length")?;
     let mut reader = BodyReader::new(max, declared.as_deref());
+    // A declared length within the limit is read in one go (the runtime holds the body to it).
+    if reader.declared_within_limit() {
+        reader.push(&req.bytes().await?);
+        return Ok(reader.finish());
+    }
     // No body at all (`req.stream()` refuses a request without one): an empty body.
     let Ok(mut stream) = req.stream() else {
         return Ok(reader.finish());

@@ -114,6 +114,7 @@ pub enum BodyRead {
 #[derive(Debug)]
 pub struct BodyReader {
     max: usize,
+    declared: Option<u64>,
     declared_over: Option<u64>,
     buf: Vec<u8>,
     read: u64,
@@ -131,10 +132,16 @@ impl BodyReader {
         };
         BodyReader {
             max,
+            declared,
             declared_over,
             buf: Vec::with_capacity(capacity),
             read: 0,
         }
+    }
+
+    /// Whether the request declared a `Content-Length` within the limit.
+    pub fn declared_within_limit(&self) -> bool {
+        self.declared.is_some() && self.declared_over.is_none()
     }
 
     /// Whether another chunk is wanted: false once the body is known to be over the limit and
@@ -267,7 +274,11 @@ mod tests {
                 head: b"ab".to_vec()
             }
         );
+        assert!(BodyReader::new(3, Some("3")).declared_within_limit());
+        assert!(!BodyReader::new(3, Some("4")).declared_within_limit());
+        assert!(!BodyReader::new(3, None).declared_within_limit());
         // a header that is not a number is ignored; the bytes decide
+        assert!(!BodyReader::new(3, Some("x")).declared_within_limit());
         assert_eq!(
             read(3, Some("x"), &[b"abc"]).0,
             BodyRead::Whole(b"abc".to_vec())
