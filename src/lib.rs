@@ -1,5 +1,6 @@
-//! The Worker: thin shells over `icc-core`. Routes requests to the push endpoint, the fetch API
-//! and the health check; hosts the Durable Objects under `objects/`.
+//! The Worker: thin shells over `icc-core`. Dispatches each request on its parsed route
+//! (`icc_core::route::ApiRoute`) to the push endpoint, the fetch API or the health check; hosts
+//! the Durable Objects under `objects/`.
 
 mod deadline;
 mod env_config;
@@ -13,8 +14,10 @@ pub use objects::directory::Directory;
 pub use objects::inbox::Inbox;
 pub use objects::mns_puller::MnsPuller;
 
+use icc_core::error::{ApiError, IccAnswer};
+use icc_core::route::{ApiRoute, Auth, Refusal};
 use worker::{
-    event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
+    event, Context, Date, Env, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
 #[event(start)]
@@ -25,34 +28,41 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let arrived_ms = Date::now().as_millis() as i64;
-    let path = req.path();
+    let route = ApiRoute::parse(req.method().as_ref(), &req.path());
     // An unexpected error never becomes a bare 500: on /icc it is a 503 ICC retries (nothing was
     // acked), on /v1 a JSON error.
-    if let Some(rest) = path.strip_prefix("/icc/") {
-        let rest = rest.to_owned();
-        return match push_handler::handle(req, &env, &ctx, &rest, arrived_ms).await {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                worker::console_error!("push failed unexpectedly: {}", e);
-                respond::icc(503, "inbox_error")
+    match route {
+        Ok(ApiRoute::Health) => health(&env),
+        Ok(route @ ApiRoute::Push { .. }) => {
+            match push_handler::handle(req, &env, &ctx, route, arrived_ms).await {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    worker::console_error!("push failed unexpectedly: {}", e);
+                    respond::icc(IccAnswer::InboxError)
+                }
             }
-        };
+        }
+        Ok(route) => {
+            debug_assert_eq!(route.auth(), Auth::Fetch);
+            fetch_api(req, &env, Ok(route)).await
+        }
+        Err(Refusal::Fetch(e)) => fetch_api(req, &env, Err(e)).await,
+        Err(Refusal::Push(answer)) => respond::icc(answer),
+        Err(Refusal::Public(e)) => respond::error(&e),
     }
-    if path == "/v1" || path.starts_with("/v1/") {
-        return match fetch_handler::handle(req, &env, &path).await {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                worker::console_error!("fetch API failed unexpectedly: {}", e);
-                respond::fetch_error(503, "unavailable", "unexpected error; retry")
-            }
-        };
-    }
-    match path.as_str() {
-        "/healthz" if req.method() == Method::Get || req.method() == Method::Head => health(&env),
-        "/healthz" => respond::fetch_error(405, "method_not_allowed", "use GET")
-            .map(|r| respond::with_allow(r, "GET, HEAD")),
-        "/icc" | "/icc/" => respond::icc(404, "unknown product"),
-        _ => respond::fetch_error(404, "not_found", "no such route"),
+}
+
+async fn fetch_api(
+    req: Request,
+    env: &Env,
+    route: std::result::Result<ApiRoute, ApiError>,
+) -> Result<Response> {
+    match fetch_handler::handle(req, env, route).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            worker::console_error!("fetch API failed unexpectedly: {}", e);
+            respond::error(&ApiError::Unavailable)
+        }
     }
 }
 

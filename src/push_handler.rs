@@ -4,39 +4,33 @@
 
 use crate::objects::inbox;
 use crate::{deadline, env_config, respond};
+use futures::StreamExt;
 use icc_core::address::PushAddress;
+use icc_core::error::IccAnswer;
 use icc_core::fetch_query::pairs;
-use icc_core::identity::sha256_hex;
 use icc_core::message_type::TypePin;
 use icc_core::normalize::Source;
 use icc_core::object_route::Counter;
-use icc_core::push::{self, Arrival, TOO_LARGE_HEAD_BYTES};
-use worker::{console_log, Context, Date, Env, Method, Request, Response, Result};
+use icc_core::push::{self, Arrival, BodyRead, BodyReader};
+use icc_core::route::ApiRoute;
+use worker::{console_log, Context, Date, Env, Request, Response, Result};
 
 pub async fn handle(
     mut req: Request,
     env: &Env,
     ctx: &Context,
-    rest: &str,
+    route: ApiRoute,
     arrived_ms: i64,
 ) -> Result<Response> {
+    // The product and the method were checked by the route (the products are public); app
+    // names are not: they are checked only after the token, so an allowlist cannot be probed.
+    let ApiRoute::Push { rest, .. } = route else {
+        return respond::icc(IccAnswer::NotFound);
+    };
     let cfg = env_config::load(env);
-    // The product is public (it is in the console); app names are not: they are checked only
-    // after the token, so an allowlist cannot be probed without it.
-    let product_known = rest
-        .split('/')
-        .next()
-        .and_then(icc_core::message_type::Product::from_path)
-        .is_some();
-    if !product_known {
-        return respond::icc(404, "unknown product or app");
-    }
-    if req.method() != Method::Post {
-        return respond::icc(405, "method not allowed").map(|r| respond::with_allow(r, "POST"));
-    }
     let tokens = match &cfg.push_tokens {
         Ok(t) if cfg.var_problems.is_empty() => t,
-        _ => return respond::icc(500, "misconfigured"),
+        _ => return respond::icc(IccAnswer::Misconfigured),
     };
     let query = req.url()?.query().unwrap_or("").to_owned();
     let params = pairs(&query);
@@ -53,21 +47,21 @@ pub async fn handle(
         _ => "",
     };
     if !tokens.accepts(token) {
-        return respond::icc(401, "unauthorized");
+        return respond::icc(IccAnswer::Unauthorized);
     }
-    let Some(addr) = PushAddress::parse(rest, cfg.apps.as_deref()) else {
-        return respond::icc(404, "unknown product or app");
+    let Some(addr) = PushAddress::parse(&rest, cfg.apps.as_deref()) else {
+        return respond::icc(IccAnswer::NotFound);
     };
     let type_param = match values("type").as_slice() {
         [] => None,
         [one] => Some(*one),
-        _ => return respond::icc(400, "unknown type"),
+        _ => return respond::icc(IccAnswer::UnknownType),
     };
     let Some(pin) = TypePin::parse(addr.product, type_param) else {
-        return respond::icc(400, "unknown type");
+        return respond::icc(IccAnswer::UnknownType);
     };
 
-    let body = req.bytes().await?;
+    let body = read_body(&mut req, cfg.max_body_bytes).await?;
     let address = addr.path();
     let arrival = Arrival {
         product: addr.product,
@@ -82,18 +76,16 @@ pub async fn handle(
     let inbox = inbox::Client::new(env, addr.stream(), &cfg.location_hint)?;
     let deadline_ms = arrived_ms + cfg.ack_deadline_ms as i64;
 
-    if body.len() > cfg.max_body_bytes {
-        let head = &body[..TOO_LARGE_HEAD_BYTES.min(body.len())];
-        let stub = push::too_large_stub(&arrival, body.len(), sha256_hex(&body), head);
-        // The answer is 413 either way; the stub is best effort within the deadline.
-        let _ = deadline::before(deadline_ms, inbox.commit(stub)).await;
-        console_log!(
-            "push stream={} too_large bytes={}",
-            addr.stream(),
-            body.len()
-        );
-        return respond::icc(413, "body too large");
-    }
+    let body = match body {
+        BodyRead::Whole(body) => body,
+        BodyRead::TooLarge { size, head } => {
+            let stub = push::too_large_stub(&arrival, size, &head);
+            // The answer is 413 either way; the stub is best effort within the deadline.
+            let _ = deadline::before(deadline_ms, inbox.commit(stub)).await;
+            console_log!("push stream={} too_large bytes={}", addr.stream(), size);
+            return respond::icc(IccAnswer::TooLarge);
+        }
+    };
 
     let kv_key = push::fast_path_key(addr.product, addr.app.as_deref(), pin, &body);
     if cfg.kv_fast_path {
@@ -103,7 +95,7 @@ pub async fn handle(
                 ctx.wait_until(async move {
                     let _ = inbox_later.count(Counter::KvAnswered).await;
                 });
-                return respond::icc(0, "Success");
+                return respond::icc(IccAnswer::Success);
             }
         }
     }
@@ -112,10 +104,13 @@ pub async fn handle(
     drop(body); // the plan owns copies of what it needs
     let (rows, quarantined) = (plan.rows.len(), plan.quarantine.len());
     let answer = match deadline::before(deadline_ms, inbox.commit(plan)).await {
-        None => Err("inbox_timeout"),
+        None => Err(IccAnswer::InboxTimeout),
         Some(Err(e)) => {
             console_log!("push stream={} inbox_error: {}", addr.stream(), e.code());
-            Err(e.code())
+            Err(match e {
+                inbox::InboxError::Full => IccAnswer::InboxFull,
+                inbox::InboxError::Error => IccAnswer::InboxError,
+            })
         }
         Some(Ok(result)) => Ok(result),
     };
@@ -142,7 +137,7 @@ pub async fn handle(
                     }
                 });
             }
-            respond::icc(0, "Success")
+            respond::icc(IccAnswer::Success)
         }
         Err(code) => {
             console_log!(
@@ -151,7 +146,33 @@ pub async fn handle(
                 code,
                 rows
             );
-            respond::icc(503, code)
+            respond::icc(code)
         }
     }
+}
+
+/// The body, read chunk by chunk up to `max` bytes: a `Content-Length` over `max` is refused
+/// after reading only the stub's head, and reading stops at the limit otherwise, so a body over
+/// the limit is never held whole.
+async fn read_body(req: &mut Request, max: usize) -> Result<BodyRead> {
+    let declared = req.headers().get("content-length")?;
+    let mut reader = BodyReader::new(max, declared.as_deref());
+    // A declared length within the limit is read in one go (the runtime holds the body to it).
+    if reader.declared_within_limit() {
+        reader.push(&req.bytes().await?);
+        return Ok(reader.finish());
+    }
+    // No body at all (`req.stream()` refuses a request without one): an empty body.
+    let Ok(mut stream) = req.stream() else {
+        return Ok(reader.finish());
+    };
+    while reader.wants_more() {
+        match stream.next().await {
+            Some(chunk) => reader.push(&chunk?),
+            None => break,
+        }
+    }
+    // Dropping the stream cancels whatever the client still sends.
+    drop(stream);
+    Ok(reader.finish())
 }

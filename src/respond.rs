@@ -1,6 +1,6 @@
-//! JSON responses.
+//! JSON responses. Statuses and codes come from the core's error enums, never from here.
 
-use icc_core::answer;
+use icc_core::error::{ApiError, IccAnswer};
 use worker::{Headers, Response, Result};
 
 /// A JSON response with `status`.
@@ -13,18 +13,21 @@ pub fn json(status: u16, body: String) -> Result<Response> {
         .with_headers(headers))
 }
 
-/// An answer on `/icc`: `{code,msg}`; HTTP status 200 for code 0.
-pub fn icc(code: u16, msg: &str) -> Result<Response> {
-    json(if code == 0 { 200 } else { code }, answer::icc(code, msg))
+/// An answer on `/icc`: `{code,msg}`, with `Allow` on a 405.
+pub fn icc(answer: IccAnswer) -> Result<Response> {
+    let resp = json(answer.status(), answer.body())?;
+    Ok(with_allow(resp, answer.allow()))
 }
 
-/// A fetch API error: `{"error":{"code","message"}}`.
-pub fn fetch_error(status: u16, code: &str, message: &str) -> Result<Response> {
-    json(status, answer::fetch_error(code, message))
+/// A fetch API error: `{"error":{"code","message"}}`, with `Allow` on a 405.
+pub fn error(e: &ApiError) -> Result<Response> {
+    let resp = json(e.status(), e.body())?;
+    Ok(with_allow(resp, e.allow()))
 }
 
-/// Adds `Allow` to a 405.
-pub fn with_allow(resp: Response, allow: &str) -> Response {
-    let _ = resp.headers().set("allow", allow);
+fn with_allow(resp: Response, allow: Option<&str>) -> Response {
+    if let Some(allow) = allow {
+        let _ = resp.headers().set("allow", allow);
+    }
     resp
 }

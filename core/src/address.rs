@@ -11,14 +11,15 @@ fn is_name(s: &str, extra: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || extra.contains(&b))
 }
 
-/// An app name: 1–64 of `[A-Za-z0-9_-]`, not `default`.
+/// An app name: 1–64 of `[A-Za-z0-9_-]`, not `default` in any letter case (`DEFAULT` would
+/// otherwise be a second stream beside the general address's).
 pub fn is_app(s: &str) -> bool {
-    is_name(s, &[]) && s != DEFAULT_STREAM
+    is_name(s, &[]) && !s.eq_ignore_ascii_case(DEFAULT_STREAM)
 }
 
 /// A stream name: `default` or an app name.
 pub fn is_stream(s: &str) -> bool {
-    is_name(s, &[])
+    s == DEFAULT_STREAM || is_app(s)
 }
 
 /// A consumer name: `[A-Za-z0-9_.-]{1,64}`.
@@ -83,6 +84,13 @@ mod tests {
             ("shop-1", "/icc/bot/shop-1")
         );
         assert!(PushAddress::parse("llm/default", None).is_none());
+        for other_case in ["DEFAULT", "Default", "deFAULT"] {
+            assert!(
+                PushAddress::parse(&format!("llm/{other_case}"), None).is_none(),
+                "{other_case}"
+            );
+            assert!(!is_stream(other_case), "{other_case}");
+        }
         assert!(PushAddress::parse("sms", None).is_none());
         assert!(PushAddress::parse("llm/a/b", None).is_none());
         assert!(PushAddress::parse("llm/a%20b", None).is_none());

@@ -1,26 +1,24 @@
 //! The fetch API's query strings, validated at the edge into an inbox request, or a 400.
 
-use crate::address::is_consumer;
+use crate::address::{is_consumer, is_stream};
+use crate::error::ApiError;
 use crate::inbox_protocol::ReadRequest;
 use crate::message_type::MessageType;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
-/// A rejected query: HTTP status, error code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad(message)
 }
 
-fn bad(message: impl Into<String>) -> QueryError {
-    QueryError {
-        status: 400,
-        code: "bad_request",
-        message: message.into(),
+/// The pairs of `query`, refused when a key is not one of `known`.
+fn only(query: &str, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let p = pairs(query);
+    if let Some((k, _)) = p.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        return Err(bad(format!("unknown parameter {k:?}")));
     }
+    Ok(p)
 }
 
 /// `(key, value)` pairs of a query string, percent-decoded.
@@ -37,7 +35,7 @@ pub fn encode(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
-fn one<'a>(p: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, QueryError> {
+fn one<'a>(p: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, ApiError> {
     let mut found = p.iter().filter(|(k, _)| k == key);
     let first = found.next().map(|(_, v)| v.as_str());
     if found.next().is_some() {
@@ -46,7 +44,7 @@ fn one<'a>(p: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, Quer
     Ok(first)
 }
 
-fn int(p: &[(String, String)], key: &str, min: i64, max: i64) -> Result<Option<i64>, QueryError> {
+fn int(p: &[(String, String)], key: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
     match one(p, key)? {
         None => Ok(None),
         Some(v) => match v.parse::<i64>() {
@@ -57,16 +55,11 @@ fn int(p: &[(String, String)], key: &str, min: i64, max: i64) -> Result<Option<i
 }
 
 /// `GET /v1/streams/{stream}/receipts?after&limit&type&call_id&wait&consumer`.
-pub fn receipts(stream: &str, query: &str, max_wait_s: u64) -> Result<ReadRequest, QueryError> {
-    let p = pairs(query);
-    for (k, _) in &p {
-        if !matches!(
-            k.as_str(),
-            "after" | "limit" | "type" | "call_id" | "wait" | "consumer"
-        ) {
-            return Err(bad(format!("unknown parameter {k:?}")));
-        }
-    }
+pub fn receipts(stream: &str, query: &str, max_wait_s: u64) -> Result<ReadRequest, ApiError> {
+    let p = only(
+        query,
+        &["after", "limit", "type", "call_id", "wait", "consumer"],
+    )?;
     let after = int(&p, "after", 0, i64::MAX)?;
     let consumer = one(&p, "consumer")?.map(str::to_owned);
     if let Some(c) = &consumer {
@@ -102,14 +95,27 @@ pub fn receipts(stream: &str, query: &str, max_wait_s: u64) -> Result<ReadReques
 }
 
 /// `GET /v1/streams/{stream}/quarantine?after&limit` → (after, limit).
-pub fn quarantine(query: &str) -> Result<(i64, u32), QueryError> {
-    let p = pairs(query);
-    if let Some((k, _)) = p.iter().find(|(k, _)| k != "after" && k != "limit") {
-        return Err(bad(format!("unknown parameter {k:?}")));
-    }
+pub fn quarantine(query: &str) -> Result<(i64, u32), ApiError> {
+    let p = only(query, &["after", "limit"])?;
     let after = int(&p, "after", 0, i64::MAX)?.unwrap_or(0);
     let limit = int(&p, "limit", 1, i64::from(MAX_LIMIT))?.unwrap_or(i64::from(DEFAULT_LIMIT));
     Ok((after, limit as u32))
+}
+
+/// `GET /v1/streams?after=<name>` and `GET /v1/stats?after=<name>` → the stream to list after
+/// (`""` for the first page).
+pub fn stream_page(query: &str) -> Result<String, ApiError> {
+    let p = only(query, &["after"])?;
+    match one(&p, "after")? {
+        None | Some("") => Ok(String::new()),
+        Some(s) if is_stream(s) => Ok(s.to_owned()),
+        Some(_) => Err(bad("after must be a stream name")),
+    }
+}
+
+/// Routes that take no parameters (`stats`, `consumers/{name}`): any parameter is a 400.
+pub fn no_parameters(query: &str) -> Result<(), ApiError> {
+    only(query, &[]).map(|_| ())
 }
 
 #[cfg(test)]
@@ -148,9 +154,32 @@ mod tests {
             "wait=-1",
         ] {
             let e = receipts("s", q, 20).expect_err(q);
-            assert_eq!((e.status, e.code), (400, "bad_request"), "{q}");
+            assert_eq!((e.status(), e.code()), (400, "bad_request"), "{q}");
         }
         assert!(quarantine("after=1&limit=5").is_ok());
-        assert!(quarantine("limit=5000").is_err());
+        for q in ["limit=5000", "after=1&after=2", "foo=1", "wait=1"] {
+            assert_eq!(quarantine(q).map_err(|e| e.status()), Err(400), "{q}");
+        }
+    }
+
+    #[test]
+    fn stream_pages_and_parameterless_routes() {
+        assert_eq!(stream_page(""), Ok(String::new()));
+        assert_eq!(stream_page("after="), Ok(String::new()));
+        assert_eq!(stream_page("after=shop1"), Ok("shop1".to_owned()));
+        for q in [
+            "after=a&after=b",
+            "after=bad%20name",
+            "limit=5",
+            "after=a&x=1",
+        ] {
+            assert_eq!(stream_page(q).map_err(|e| e.status()), Err(400), "{q}");
+        }
+        assert_eq!(no_parameters(""), Ok(()));
+        assert_eq!(no_parameters("?"), Ok(()));
+        assert_eq!(
+            no_parameters("after=1").map_err(|e| e.code()),
+            Err("bad_request")
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! that may exist and it is not one of them.
 
 use crate::address::DEFAULT_STREAM;
-use crate::inbox_rules::{check_cursor, CursorError};
+use crate::error::ApiError;
+use crate::inbox_rules::check_cursor;
 
 /// `GET /receipts`: a page; `receipts` is the JSON array text of the receipts.
 pub fn receipts_page(
@@ -40,14 +41,14 @@ pub fn unwritten_visible(stream: &str, apps: Option<&[String]>) -> bool {
 
 /// A never-written stream's page of receipts after `after`: empty, or the cursor error an empty
 /// inbox gives (409 above head 0).
-pub fn unwritten_receipts(after: i64) -> Result<String, CursorError> {
+pub fn unwritten_receipts(after: i64) -> Result<String, ApiError> {
     check_cursor(after, 0, 0)?;
     Ok(receipts_page("[]", 0, 0, 0, false))
 }
 
 /// A never-written stream's quarantine page.
 pub fn unwritten_quarantine(after: i64) -> String {
-    format!("{{\"items\":[],\"next_after\":{after}}}")
+    format!("{{\"items\":[],\"next_after\":{after},\"has_more\":false}}")
 }
 
 /// A never-written stream's stats.
@@ -84,7 +85,7 @@ mod tests {
         assert_eq!(unwritten_receipts(1).map_err(|e| e.status), Err(409));
         assert_eq!(
             parse(&unwritten_quarantine(4)),
-            json!({"items":[],"next_after":4})
+            json!({"items":[],"next_after":4,"has_more":false})
         );
         let stats = parse(&unwritten_stats());
         assert_eq!(stats["head_seq"], 0);

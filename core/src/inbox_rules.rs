@@ -1,6 +1,7 @@
 //! The inbox's rules, apart from its storage: how a batch's rows are classified against what is
 //! already stored, which cursors a reader may use, how pages and GC are bounded.
 
+use crate::error::ApiError;
 use std::collections::HashMap;
 
 /// What happens to one row of a commit.
@@ -47,32 +48,14 @@ pub fn classify(rows: &[(&str, &str)], stored: &HashMap<String, String>) -> Vec<
         .collect()
 }
 
-/// A refused read cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CursorError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
 /// `after` must not be above the head (409) nor below what retention removed (410). Gaps in
 /// `seq` alone never cause 410: only `after < removed_through`.
-pub fn check_cursor(after: i64, head_seq: i64, removed_through: i64) -> Result<(), CursorError> {
+pub fn check_cursor(after: i64, head_seq: i64, removed_through: i64) -> Result<(), ApiError> {
     if after > head_seq {
-        return Err(CursorError {
-            status: 409,
-            code: "cursor_ahead",
-            message: format!("after={after} is beyond head_seq={head_seq}"),
-        });
+        return Err(ApiError::CursorAhead { after, head_seq });
     }
     if after < removed_through {
-        return Err(CursorError {
-            status: 410,
-            code: "cursor_expired",
-            message: format!(
-                "receipts up to seq {removed_through} were removed by retention; read from after={removed_through}"
-            ),
-        });
+        return Err(ApiError::CursorExpired { removed_through });
     }
     Ok(())
 }
@@ -159,8 +142,8 @@ mod tests {
     fn cursors() {
         assert!(check_cursor(0, 0, 0).is_ok());
         assert!(check_cursor(5, 10, 5).is_ok());
-        assert_eq!(check_cursor(11, 10, 0).map_err(|e| e.status), Err(409));
-        assert_eq!(check_cursor(4, 10, 5).map_err(|e| e.status), Err(410));
+        assert_eq!(check_cursor(11, 10, 0).map_err(|e| e.status()), Err(409));
+        assert_eq!(check_cursor(4, 10, 5).map_err(|e| e.status()), Err(410));
     }
 
     #[test]

@@ -123,25 +123,27 @@ fn first_time(m: &Map<String, Value>, keys: &[&str], offset: UtcOffset) -> Optio
         .find_map(|k| m.get(*k).and_then(|v| vendor_time::normalize(v, offset)))
 }
 
-/// Integer seconds from a number (`189`, `189.0`) or a string (`"10"`, `" 10 "`).
+/// The largest `duration_s`: 2^53 − 1, the largest integer every JSON reader holds exactly.
+pub const MAX_DURATION_S: u64 = (1 << 53) - 1;
+
+/// Integer seconds from a number (`189`, `189.0`) or a string (`"10"`, `" 10 "`). A value that
+/// is negative, not finite or above [`MAX_DURATION_S`] is omitted (the raw message keeps it),
+/// never saturated.
 pub fn duration_seconds(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
+    let in_range = |f: &f64| f.is_finite() && (0.0..=MAX_DURATION_S as f64).contains(f);
+    let seconds = match v? {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(in_range).map(|f| f as u64)),
         Value::String(s) => {
             let t = s.trim();
-            t.parse::<u64>().ok().or_else(|| {
-                t.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite() && *f >= 0.0)
-                    .map(|f| f as u64)
-            })
+            t.parse::<u64>()
+                .ok()
+                .or_else(|| t.parse::<f64>().ok().filter(in_range).map(|f| f as u64))
         }
         _ => None,
-    }
+    }?;
+    (seconds <= MAX_DURATION_S).then_some(seconds)
 }
 
 /// `user` or `machine` from 用户/机器/User/Machine (any case).
@@ -321,6 +323,33 @@ mod tests {
         assert_eq!(duration_seconds(Some(&json!(-3))), None);
         assert_eq!(duration_seconds(Some(&json!("abc"))), None);
         assert_eq!(duration_seconds(None), None);
+    }
+
+    #[test]
+    fn duration_out_of_range_is_omitted_not_saturated() {
+        for v in [
+            json!(1e308),
+            json!(-1e308),
+            json!(18446744073709551615u64),
+            json!(9007199254740992u64),
+            json!("1e308"),
+            json!("18446744073709551616"),
+            json!("9007199254740992"),
+            json!("NaN"),
+            json!("inf"),
+            json!(-0.5),
+        ] {
+            assert_eq!(duration_seconds(Some(&v)), None, "{v}");
+        }
+        assert_eq!(
+            duration_seconds(Some(&json!(9007199254740991u64))),
+            Some(MAX_DURATION_S)
+        );
+        assert_eq!(
+            duration_seconds(Some(&json!("9007199254740991"))),
+            Some(MAX_DURATION_S)
+        );
+        assert_eq!(duration_seconds(Some(&json!(0))), Some(0));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::objects::waiters::{Waiters, Wake};
 use crate::respond;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
+use icc_core::error::ApiError;
 use icc_core::inbox_rules;
 use icc_core::object_route::DirectoryRoute;
 use serde::Deserialize;
@@ -162,11 +163,7 @@ impl Directory {
         let now = Date::now().as_millis();
         if !known && now < deadline {
             let Some(rx) = self.wait_for(stream, consumer) else {
-                return respond::fetch_error(
-                    429,
-                    "too_many_waiters",
-                    "too many long polls on this stream",
-                );
+                return respond::error(&ApiError::TooManyWaiters);
             };
             let delay = Delay::from(Duration::from_millis(deadline - now));
             if let Either::Left((Ok(Wake::Changed), _)) = select(rx, delay).await {
@@ -228,7 +225,7 @@ impl DurableObject for Directory {
                     .collect();
                 respond::json(200, json!({ "streams": streams, "more": more }).to_string())
             }
-            None => respond::fetch_error(404, "not_found", "no such directory route"),
+            None => respond::error(&ApiError::NotFound),
         }
     }
 }

@@ -38,16 +38,20 @@ const ERROR_BACKOFF_MS: i64 = 5_000;
 /// Pause after an empty poll (the poll itself already waited `MNS_WAIT_S`).
 const IDLE_MS: i64 = 250;
 
-const COUNTERS: [&str; 8] = [
+const COUNTERS: [&str; 9] = [
     "polls",
     "received",
     "stored",
-    "duplicates",
+    "duplicate",
     "deleted",
+    "delete_failed",
     "errors",
     "quarantined",
     "token_refreshes",
 ];
+
+/// Counters kept under an older name: (stored name, reported name).
+const RENAMED: [(&str, &str); 1] = [("duplicates", "duplicate")];
 
 /// Asks the puller of `queue` to make sure its loop runs.
 pub async fn kick(env: &Env, queue: &str) -> Result<()> {
@@ -78,7 +82,7 @@ pub struct MnsPuller {
 struct Cycle {
     received: i64,
     stored: i64,
-    duplicates: i64,
+    duplicate: i64,
     deleted: i64,
     delete_failed: i64,
     quarantined: i64,
@@ -187,7 +191,7 @@ impl MnsPuller {
         self.add("polls", 1);
         self.add("received", c.received);
         self.add("stored", c.stored);
-        self.add("duplicates", c.duplicates);
+        self.add("duplicate", c.duplicate);
         self.add("deleted", c.deleted);
         self.add("delete_failed", c.delete_failed);
         self.add("quarantined", c.quarantined);
@@ -196,11 +200,11 @@ impl MnsPuller {
             worker::console_error!("mns queue={} error: {}", binding.queue_name, e);
         } else if c.received > 0 {
             worker::console_log!(
-                "mns queue={} received={} stored={} duplicates={} deleted={}",
+                "mns queue={} received={} stored={} duplicate={} deleted={}",
                 binding.queue_name,
                 c.received,
                 c.stored,
-                c.duplicates,
+                c.duplicate,
                 c.deleted
             );
         }
@@ -259,7 +263,7 @@ impl MnsPuller {
             .await
             .map_err(|e| err(format!("inbox: {}", e.code())))?;
         c.stored = i64::from(result.stored);
-        c.duplicates = i64::from(result.duplicate);
+        c.duplicate = i64::from(result.duplicate);
         // Durable: now the messages may go.
         let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
         let now_s = Date::now().as_millis() as i64 / 1000;
@@ -301,11 +305,16 @@ impl MnsPuller {
             .to_array()?;
         let mut out = serde_json::Map::new();
         for name in COUNTERS {
-            let v = rows
+            let v: i64 = rows
                 .iter()
-                .find(|r| r.name == name)
+                .filter(|r| {
+                    r.name == name
+                        || RENAMED
+                            .iter()
+                            .any(|&(old, new)| new == name && r.name == old)
+                })
                 .map(|r| r.v as i64)
-                .unwrap_or(0);
+                .sum();
             out.insert(name.to_owned(), json!(v));
         }
         let expiry = self
@@ -353,8 +362,9 @@ impl DurableObject for MnsPuller {
                 let c = self.cycle().await;
                 respond::json(
                     200,
-                    json!({"received": c.received, "stored": c.stored, "duplicates": c.duplicates,
-                           "deleted": c.deleted, "quarantined": c.quarantined, "error": c.error})
+                    json!({"received": c.received, "stored": c.stored, "duplicate": c.duplicate,
+                           "deleted": c.deleted, "delete_failed": c.delete_failed,
+                           "quarantined": c.quarantined, "error": c.error})
                     .to_string(),
                 )
             }
@@ -365,7 +375,7 @@ impl DurableObject for MnsPuller {
                 respond::json(200, "{}".to_owned())
             }
             Some(PullerRoute::Stats) => self.stats(),
-            None => respond::fetch_error(404, "not_found", "no such puller route"),
+            None => respond::error(&icc_core::error::ApiError::NotFound),
         }
     }
 

@@ -122,6 +122,30 @@ test("type filter: one type, a list of types; next_after is the highest seq exam
   assert.equal(none.json.has_more, false);
 });
 
+test("unknown or repeated query parameters → 400 on every /v1 route", T, async () => {
+  const routes = [
+    ["GET", "/v1/streams"],
+    ["GET", "/v1/stats"],
+    ["GET", "/v1/streams/default/receipts"],
+    ["GET", "/v1/streams/default/quarantine"],
+    ["GET", "/v1/streams/default/stats"],
+    ["GET", "/v1/streams/default/consumers/q400"],
+    ["DELETE", "/v1/streams/default/consumers/q400"],
+  ];
+  for (const [method, p] of routes) {
+    const plain = await w.api(method, p);
+    assert.equal(plain.status, 200, `${method} ${p}: ${plain.text.slice(0, 200)}`);
+    assertApiError(await w.api(method, `${p}?nope=1`), 400, "bad_request");
+  }
+  for (const p of ["/v1/streams", "/v1/stats", "/v1/streams/default/receipts", "/v1/streams/default/quarantine"]) {
+    assertApiError(await w.api("GET", `${p}?after=0&after=0`), 400, "bad_request");
+  }
+  const put = await w.api("PUT", "/v1/streams/default/consumers/q400?after=1", { body: { after: 1 } });
+  assertApiError(put, 400, "bad_request");
+  assert.equal((await w.api("GET", "/v1/streams/default/consumers/q400")).json.after, 0, "a refused PUT moves nothing");
+  assertApiError(await w.api("GET", "/v1/streams?after=bad%20name"), 400, "bad_request");
+});
+
 test("unknown type in the filter → 400", T, async () => {
   assertApiError(await w.fetchReceipts("default", { type: "NoSuchType" }), 400);
 });
@@ -221,7 +245,7 @@ test("limit defaults to 100", T, async () => {
   }
 });
 
-test("GET /v1/stats and /v1/streams page by 50 streams (continuation: next_after → after)", { timeout: 60_000 }, async () => {
+test("GET /v1/stats and /v1/streams page by 50 streams (continuation: next_stream → after)", { timeout: 60_000 }, async () => {
   const many = await startWorker();
   try {
     const names = Array.from({ length: 55 }, (_, i) => `app${String(i).padStart(2, "0")}`);
@@ -236,8 +260,11 @@ test("GET /v1/stats and /v1/streams page by 50 streams (continuation: next_after
         const got = Array.isArray(s) ? s.map((x) => (typeof x === "string" ? x : x.name ?? x.stream)) : Object.keys(s);
         assert.ok(got.length <= 50, `${path}: page of ${got.length} streams`);
         seen.push(...got);
-        if (res.json.next_after === null || res.json.next_after === undefined) break;
-        after = res.json.next_after;
+        assert.equal(res.json.next_after, undefined, `${path}: the continuation is next_stream, not next_after`);
+        assert.ok("next_stream" in res.json, `${path}: next_stream missing: ${res.text.slice(0, 300)}`);
+        if (res.json.next_stream === null) break;
+        assert.equal(typeof res.json.next_stream, "string");
+        after = res.json.next_stream;
       }
       assert.deepEqual([...seen].sort(), names, path);
     }

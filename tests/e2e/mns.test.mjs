@@ -341,9 +341,9 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assert.equal((await w.push("bot", "pushcopy", [voice])).status, 200);
 
       const r1 = await w.poll(Q_LLM);
-      assertPoll(r1, { received: 1, stored: 1, duplicates: 0, deleted: 1, quarantined: 0, error: null });
+      assertPoll(r1, { received: 1, stored: 1, duplicate: 0, deleted: 1, quarantined: 0, error: null });
       const r2 = await w.poll(Q_VOICE);
-      assertPoll(r2, { received: 1, stored: 1, duplicates: 0, deleted: 1, quarantined: 0, error: null });
+      assertPoll(r2, { received: 1, stored: 1, duplicate: 0, deleted: 1, quarantined: 0, error: null });
 
       assert.deepEqual(w.fake.queueState(Q_LLM), { total: 0, visible: 0, inflight: 0 });
       assert.deepEqual(w.fake.queueState(Q_VOICE), { total: 0, visible: 0, inflight: 0 });
@@ -394,11 +394,11 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       for (const q of [Q_LLM, Q_VOICE]) {
         const s = stats[q];
         assert.ok(s, `stats.mns has ${q}: ${JSON.stringify(stats)}`);
-        for (const k of ["polls", "received", "stored", "duplicates", "deleted", "errors"]) assert.equal(typeof s[k], "number", `${q}.${k}`);
+        for (const k of ["polls", "received", "stored", "duplicate", "deleted", "delete_failed", "errors"]) assert.equal(typeof s[k], "number", `${q}.${k}`);
         assert.equal(s.received, 1);
         assert.equal(s.stored, 1);
         assert.equal(s.deleted, 1);
-        assert.equal(s.duplicates, 0);
+        assert.equal(s.duplicate, 0);
         assert.equal(s.errors, 0);
         assert.match(s.token_expires_at, RFC3339_UTC);
       }
@@ -427,9 +427,9 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       w.fake.enqueue(Q_VOICE, { ...base, call_id: "90000^1" });
       w.fake.enqueue(Q_VOICE, JSON.stringify({ ...base, call_id: "90001^1" }));
       const a = await w.poll(Q_VOICE);
-      assertPoll(a, { received: 16, stored: 16, duplicates: 0, deleted: 16, error: null });
+      assertPoll(a, { received: 16, stored: 16, duplicate: 0, deleted: 16, error: null });
       const b = await w.poll(Q_VOICE);
-      assertPoll(b, { received: 7, stored: 5, duplicates: 2, deleted: 7, error: null });
+      assertPoll(b, { received: 7, stored: 5, duplicate: 2, deleted: 7, error: null });
       assertPoll(await w.poll(Q_VOICE), { received: 0, error: null });
       const rs = await w.receipts("shop");
       assert.equal(rs.length, 21);
@@ -471,7 +471,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       // Healthy again: after the visibility timeout it is stored once and deleted.
       w.fake.inboxMode = "ok";
       await until("the visibility timeout has passed", () => w.fake.queueState(Q_VOICE).visible > 0);
-      assertPoll(await w.poll(Q_VOICE), { received: 1, stored: 1, duplicates: 0, deleted: 1, error: null });
+      assertPoll(await w.poll(Q_VOICE), { received: 1, stored: 1, duplicate: 0, deleted: 1, error: null });
       assert.equal(w.fake.queueState(Q_VOICE).total, 0);
       const rs = await w.receipts("shop");
       assert.equal(rs.length, 2);
@@ -486,7 +486,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assert.ok(l1.error);
       w.fake.inboxMode = "ok";
       await until("the visibility timeout has passed", () => w.fake.queueState(Q_VOICE).visible > 0);
-      assertPoll(await w.poll(Q_VOICE), { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
+      assertPoll(await w.poll(Q_VOICE), { received: 1, stored: 0, duplicate: 1, deleted: 1, error: null });
       assert.equal((await w.receipts("shop")).length, 3, "stored once");
       assert.equal(w.fake.queueState(Q_VOICE).total, 0);
 
@@ -494,7 +494,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assert.equal(s.errors, 3);
       // The lost-answer commit counts as stored by nobody's poll: its redelivery is the duplicate.
       assert.equal(s.stored, 2);
-      assert.equal(s.duplicates, 1);
+      assert.equal(s.duplicate, 1);
       assert.equal(s.deleted, 3);
       // Every delete followed a completed commit.
       let committed = 0;
@@ -515,7 +515,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assertPoll(await w.poll(Q_LLM), { received: 1, stored: 1, deleted: 1, error: null });
       await until("the visibility timeout has passed", () => w.fake.queueState(Q_LLM).visible > 0);
       const again = await w.poll(Q_LLM);
-      assertPoll(again, { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
+      assertPoll(again, { received: 1, stored: 0, duplicate: 1, deleted: 1, error: null });
       const recv = w.fake.events_of("receive").filter((e) => e.ids.length);
       assert.deepEqual(recv.map((e) => e.ids), [[messageId], [messageId]], "the same MessageId twice");
       assert.notEqual(recv[0].handles[0], recv[1].handles[0], "with a new receipt handle");
@@ -525,15 +525,16 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       w.fake.faults.staleDeletes = 1;
       w.fake.enqueue(Q_LLM, { ...llm, call_id: "777^1" });
       const st = await w.poll(Q_LLM);
-      assertPoll(st, { received: 1, stored: 1, deleted: 0 });
+      assertPoll(st, { received: 1, stored: 1, deleted: 0, delete_failed: 1 });
       assert.equal(w.fake.counters.deleteEntryErrors, 1);
+      assert.equal((await w.mnsStats())[Q_LLM].delete_failed, 1, "/v1/stats reports the failed delete");
       const st2 = await w.poll(Q_LLM);
-      assertPoll(st2, { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
+      assertPoll(st2, { received: 1, stored: 0, duplicate: 1, deleted: 1, error: null });
       assert.equal(w.fake.queueState(Q_LLM).total, 0);
 
       // Another MessageId, same receipt identity and content: a duplicate, deleted.
       w.fake.enqueue(Q_LLM, JSON.stringify(llm));
-      assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
+      assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicate: 1, deleted: 1, error: null });
 
       // The whole BatchDeleteMessage fails (503 <Error>): an error, the message comes back, dedup.
       w.fake.faults.failDeletes = 1;
@@ -542,14 +543,16 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       assertPoll(fd, { received: 1, stored: 1, deleted: 0 });
       assert.match(String(fd.error), /InternalError/);
       await until("the visibility timeout has passed", () => w.fake.queueState(Q_LLM).visible > 0);
-      assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
+      assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicate: 1, deleted: 1, error: null });
       assert.equal(w.fake.queueState(Q_LLM).total, 0);
 
       const rs = await w.receipts("default");
       assert.equal(rs.length, 3);
       assert.equal(rs[0].mns_message_id, messageId, "the first delivery's receipt stays");
       const s = (await w.mnsStats())[Q_LLM];
-      assert.equal(s.duplicates, 4);
+      assert.equal(s.duplicate, 4);
+      assert.equal(s.duplicates, undefined, "one name for the counter: duplicate");
+      assert.equal(s.delete_failed, 1, "the stale delete, reported once");
       assert.equal(s.stored, 3);
       assert.equal(s.errors, 1);
       assertAllSigned(w.fake);
@@ -562,7 +565,7 @@ describe("MNS consumption mode (worker ↔ fake Dybaseapi/MNS)", () => {
       const llm = fixture("LlmSmartCallReport")[0];
       assert.equal((await w.push("llm", null, [llm])).status, 200);
       w.fake.enqueue(Q_LLM, llm);
-      assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicates: 1, deleted: 1, error: null });
+      assertPoll(await w.poll(Q_LLM), { received: 1, stored: 0, duplicate: 1, deleted: 1, error: null });
       const d = await w.receipts("default");
       assert.equal(d.length, 1);
       assert.equal(d[0].source, "push");

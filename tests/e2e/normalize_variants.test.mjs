@@ -62,6 +62,26 @@ test("English hang-up names, string durations, numeric status codes", T, async (
   assert.equal(rb.duration_s, 12);
 });
 
+test("an out-of-range duration is omitted (raw keeps it), never saturated", T, async () => {
+  w = await startWorker();
+  const base = fixture("VoiceReportAiccs")[0];
+  const body = `[${JSON.stringify({ ...base, call_id: "dur-1^1", duration: 7 }).replace('"duration":7', '"duration":1e308')},`
+    + `${JSON.stringify({ ...base, call_id: "dur-2^2", duration: "18446744073709551616" })},`
+    + `${JSON.stringify({ ...base, call_id: "dur-3^3", duration: -5 })},`
+    + `${JSON.stringify({ ...base, call_id: "dur-4^4", duration: "9007199254740991" })}]`;
+  assert.match(body, /"duration":1e308/);
+  assertSuccess(await w.push("bot", null, body));
+  const rs = await w.allReceipts("default");
+  assert.equal(rs.length, 4);
+  for (const r of rs.slice(0, 3)) {
+    assert.equal("duration_s" in r, false, `${r.call_id}: duration_s ${r.duration_s}`);
+  }
+  assert.equal(rs[0].raw.duration, 1e308, "raw keeps the pushed value");
+  assert.equal(rs[1].raw.duration, "18446744073709551616");
+  assert.equal(rs[2].raw.duration, -5);
+  assert.equal(rs[3].duration_s, 9007199254740991, "the largest exact integer is kept");
+});
+
 test("robot: direction 1 is the user; code as a string; a non-empty transcript is kept on notes", T, async () => {
   w = await startWorker();
   const robot = fixture("RobotCallReportAiccs")[0];

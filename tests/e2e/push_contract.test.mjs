@@ -4,7 +4,7 @@ import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
-  startWorker, fixture, fixtureText, assertSuccess, assertIccAnswer, assertStreamEmpty, PUSH_TOKEN,
+  startWorker, fixture, fixtureText, assertSuccess, assertIccAnswer, assertApiError, assertStreamEmpty, PUSH_TOKEN,
 } from "./harness.mjs";
 
 const T = { timeout: 30_000 };
@@ -136,7 +136,7 @@ test("an app address writes only its own stream, shared by products", T, async (
 
 test("invalid app names → 404, nothing stored", T, async () => {
   w = await startWorker();
-  const bad = ["bad.app", "a".repeat(65), "with%20space", "default", "a/b", "%C3%A9t%C3%A9"];
+  const bad = ["bad.app", "a".repeat(65), "with%20space", "default", "DEFAULT", "Default", "a/b", "%C3%A9t%C3%A9"];
   for (const app of bad) {
     const res = await w.push("llm", app, fixture("LlmSmartCallReport"));
     assertIccAnswer(res, 404);
@@ -144,6 +144,10 @@ test("invalid app names → 404, nothing stored", T, async () => {
   const ok = await w.push("llm", "a".repeat(64), fixture("LlmSmartCallReport"));
   assertSuccess(ok);
   await assertStreamEmpty(w, "default");
+  // `default` in another letter case is no second stream
+  const streams = await w.api("GET", "/v1/streams");
+  assert.deepEqual(streams.json.streams, ["a".repeat(64)], streams.text);
+  assertApiError(await w.api("GET", "/v1/streams/DEFAULT/receipts"), 404, "not_found");
 });
 
 test("APPS lists the allowed apps; any other app → 404", T, async () => {
@@ -169,10 +173,10 @@ test("a body over MAX_BODY_BYTES → 413, and a too_large stub is quarantined", 
   assert.equal(items.length, 1, q.text);
   const itemText = JSON.stringify(items[0]);
   assert.ok(!itemText.includes(PUSH_TOKEN), "the quarantined address must not carry the push token");
-  // the stub: address, size, SHA-256 and the first 64 KiB (here: the whole body)
-  assert.ok(itemText.includes("/icc/llm"), `address missing: ${itemText}`);
-  assert.ok(itemText.includes(String(Buffer.byteLength(body))), `size missing: ${itemText}`);
-  assert.ok(itemText.includes(createHash("sha256").update(body).digest("hex")), `sha256 missing: ${itemText}`);
+  // the stub: address, size, the first 64 KiB (here: the whole body) and their SHA-256
+  assert.equal(items[0].address, "/icc/llm");
+  assert.equal(items[0].size, Buffer.byteLength(body));
+  assert.equal(items[0].sha256, createHash("sha256").update(body).digest("hex"));
   assert.equal(items[0].raw, body);
   // a body at the limit is fine
   const small = JSON.stringify([msg]);
@@ -205,7 +209,35 @@ test("an oversized body keeps only its first 64 KiB in the stub", T, async () =>
   const item = q.json.items.find((i) => i.reason === "too_large");
   assert.ok(item, q.text);
   assert.equal(item.raw, "Z".repeat(64 * 1024));
-  assert.ok(JSON.stringify(item).includes(createHash("sha256").update(body).digest("hex")));
+  // the declared size, or (when the runtime passes no Content-Length) the bytes read before stopping
+  assert.ok(item.size > 100_000 && item.size <= 200_000, `size ${item.size}`);
+  assert.equal(item.sha256, createHash("sha256").update("Z".repeat(64 * 1024)).digest("hex"), "SHA-256 of the kept head");
+});
+
+test("a body without Content-Length is read only up to MAX_BODY_BYTES: 413 and a stub, the rest never read", { timeout: 60_000 }, async () => {
+  w = await startWorker({ MAX_BODY_BYTES: "100000" });
+  const CHUNK = 16 * 1024;
+  const TOTAL = 64 * 1024 * 1024; // far more than the worker may read
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent >= TOTAL) return controller.close();
+      controller.enqueue(new Uint8Array(CHUNK).fill(0x41));
+      sent += CHUNK;
+    },
+  });
+  const res = await w.mf.dispatchFetch(`http://inbox.test/icc/bot/shop1?token=${PUSH_TOKEN}`, { method: "POST", body, duplex: "half" });
+  const text = await res.text();
+  assert.equal(res.status, 413, text);
+  assert.deepEqual(JSON.parse(text), { code: 413, msg: "body too large" });
+  assert.ok(sent < TOTAL, `the client was made to send all ${sent} bytes`);
+  const q = await w.quarantine("shop1");
+  const item = q.json.items.find((i) => i.reason === "too_large");
+  assert.ok(item, q.text);
+  assert.equal(item.raw, "A".repeat(64 * 1024));
+  assert.equal(item.sha256, createHash("sha256").update("A".repeat(64 * 1024)).digest("hex"));
+  assert.ok(item.size > 100_000 && item.size < TOTAL, `read size ${item.size}: over the limit, not the whole body`);
+  await assertStreamEmpty(w, "shop1");
 });
 
 test("a normal push is answered well inside ICC's 700 ms", T, async () => {

@@ -111,12 +111,18 @@ test("quarantine paging: after/limit, next_after", T, async () => {
   for (let i = 0; i < 5; i++) assertSuccess(await w.push("llm", null, `not json ${i}`));
   const p1 = await w.quarantine("default", { limit: 2 });
   assert.equal(p1.json.items.length, 2);
+  assert.equal(p1.json.has_more, true, "three more items follow");
   assert.deepEqual(p1.json.items.map((i) => i.raw), ["not json 0", "not json 1"]);
   const p2 = await w.quarantine("default", { after: p1.json.next_after, limit: 10 });
   assert.deepEqual(p2.json.items.map((i) => i.raw), ["not json 2", "not json 3", "not json 4"]);
   assert.ok(p2.json.items[0].seq > p1.json.items[1].seq);
+  assert.equal(p2.json.has_more, false, "the last item was on this page");
+  const exact = await w.quarantine("default", { after: p1.json.next_after, limit: 3 });
+  assert.equal(exact.json.items.length, 3);
+  assert.equal(exact.json.has_more, false, "a full page at the end has no more");
   const p3 = await w.quarantine("default", { after: p2.json.next_after });
   assert.deepEqual(p3.json.items, []);
+  assert.equal(p3.json.has_more, false);
   // quarantine needs the fetch token like everything under /v1
   assertApiError(await w.api("GET", "/v1/streams/default/quarantine", { bearer: PUSH_TOKEN }), 401);
 });

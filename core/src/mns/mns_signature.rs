@@ -15,8 +15,6 @@
 //! token goes in an unsigned `security-token` header and the temporary AccessKeyId/secret sign.
 //! The `Host` header is not signed and is left to the HTTP client.
 
-use std::fmt;
-
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
@@ -34,58 +32,32 @@ pub const MAX_BATCH: usize = 16;
 pub const MAX_WAIT_SECONDS: u32 = 30;
 
 /// Why an MNS request could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MnsSignatureError {
     /// A required input was empty; names the input.
+    #[error("mns request: {0} must not be empty")]
     EmptyField(&'static str),
     /// The queue name is not 1–256 of `[A-Za-z0-9_-]` (it is put in the request path).
+    #[error("mns request: invalid queue name {0:?} (expected 1-256 of A-Z a-z 0-9 _ -)")]
     InvalidQueueName(String),
     /// `numOfMessages` outside 1..=16.
+    #[error("mns request: batch size {0} outside 1..={MAX_BATCH}")]
     BatchSizeOutOfRange(usize),
     /// `waitseconds` above 30.
+    #[error("mns request: waitseconds {0} above {MAX_WAIT_SECONDS}")]
     WaitSecondsOutOfRange(u32),
     /// The unix time cannot be formatted as an HTTP date.
+    #[error("mns request: unix time {0} cannot be formatted")]
     DateOutOfRange(i64),
     /// A header value contains CR or LF.
+    #[error("mns request: header {0} contains a line break")]
     InvalidHeaderValue(&'static str),
     /// The HMAC key was rejected (not expected for HMAC-SHA1; kept so nothing panics).
+    #[error("mns request: invalid HMAC key")]
     InvalidKey,
     /// Building the XML body failed.
-    Body(XmlError),
-}
-
-impl fmt::Display for MnsSignatureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::EmptyField(name) => write!(f, "mns request: {name} must not be empty"),
-            Self::InvalidQueueName(q) => write!(
-                f,
-                "mns request: invalid queue name {q:?} (expected 1-256 of A-Z a-z 0-9 _ -)"
-            ),
-            Self::BatchSizeOutOfRange(n) => {
-                write!(f, "mns request: batch size {n} outside 1..={MAX_BATCH}")
-            }
-            Self::WaitSecondsOutOfRange(n) => {
-                write!(f, "mns request: waitseconds {n} above {MAX_WAIT_SECONDS}")
-            }
-            Self::DateOutOfRange(secs) => {
-                write!(f, "mns request: unix time {secs} cannot be formatted")
-            }
-            Self::InvalidHeaderValue(name) => {
-                write!(f, "mns request: header {name} contains a line break")
-            }
-            Self::InvalidKey => write!(f, "mns request: invalid HMAC key"),
-            Self::Body(e) => write!(f, "mns request: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for MnsSignatureError {}
-
-impl From<XmlError> for MnsSignatureError {
-    fn from(e: XmlError) -> Self {
-        Self::Body(e)
-    }
+    #[error("mns request: {0}")]
+    Body(#[from] XmlError),
 }
 
 /// Credentials that sign MNS requests: usually the temporary ones from QueryTokenForMnsQueue.

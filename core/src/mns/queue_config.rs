@@ -9,8 +9,6 @@
 //! push URL's app (1–64 of `[A-Za-z0-9_-]`, not `default`; absent = the default stream).
 //! The message type stays a string here; the caller maps it to its receipt-type enum.
 
-use std::fmt;
-
 use super::mns_signature::validate_queue_name;
 
 /// The fixed Alibaba-owned MNS account that holds alicom receipt queues (cn-hangzhou).
@@ -55,14 +53,10 @@ pub fn canonical_message_type(name: &str) -> Option<&'static str> {
         })
 }
 
-/// Whether `app` is a valid application name: 1–64 of `[A-Za-z0-9_-]`, not `default`.
+/// Whether `app` is a valid application name: the push address's rule
+/// ([`crate::address::is_app`]: 1–64 of `[A-Za-z0-9_-]`, not `default` in any letter case).
 pub fn is_valid_app(app: &str) -> bool {
-    !app.is_empty()
-        && app.len() <= 64
-        && app
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && app != "default"
+    crate::address::is_app(app)
 }
 
 /// One configured queue.
@@ -77,14 +71,16 @@ pub struct QueueBinding {
 }
 
 /// A problem in `MNS_QUEUES` or the endpoint settings. Every variant names the bad entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueConfigError {
     /// The entry is not `MessageType:QueueName[:app]`.
+    #[error("MNS_QUEUES entry {entry:?} is not MessageType:QueueName[:app]")]
     Malformed {
         /// The entry as written (trimmed).
         entry: String,
     },
     /// Unknown MessageType.
+    #[error("MNS_QUEUES entry {entry:?}: unknown MessageType {message_type:?} (expected one of {})", MNS_MESSAGE_TYPES.join(", "))]
     UnknownMessageType {
         /// The entry.
         entry: String,
@@ -92,11 +88,13 @@ pub enum QueueConfigError {
         message_type: String,
     },
     /// The queue name is not 1–256 of `[A-Za-z0-9_-]`.
+    #[error("MNS_QUEUES entry {entry:?}: queue name must be 1-256 of A-Z a-z 0-9 _ -")]
     InvalidQueueName {
         /// The entry.
         entry: String,
     },
     /// The app is not 1–64 of `[A-Za-z0-9_-]`, or is the reserved `default`.
+    #[error("MNS_QUEUES entry {entry:?}: app {app:?} must be 1-64 of A-Z a-z 0-9 _ - and not \"default\" in any letter case")]
     InvalidApp {
         /// The entry.
         entry: String,
@@ -104,11 +102,13 @@ pub enum QueueConfigError {
         app: String,
     },
     /// The same queue is listed twice.
+    #[error("MNS_QUEUES entry {entry:?}: queue listed more than once")]
     DuplicateQueue {
         /// The second entry naming it.
         entry: String,
     },
     /// An endpoint is not an `http(s)://host` URL without path, query or credentials.
+    #[error("{name} {value:?} is not an http(s)://host URL")]
     InvalidEndpoint {
         /// Which setting (`MNS endpoint` / `Dybaseapi endpoint`).
         name: &'static str,
@@ -116,41 +116,6 @@ pub enum QueueConfigError {
         value: String,
     },
 }
-
-impl fmt::Display for QueueConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed { entry } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?} is not MessageType:QueueName[:app]"
-            ),
-            Self::UnknownMessageType {
-                entry,
-                message_type,
-            } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?}: unknown MessageType {message_type:?} (expected one of {})",
-                MNS_MESSAGE_TYPES.join(", ")
-            ),
-            Self::InvalidQueueName { entry } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?}: queue name must be 1-256 of A-Z a-z 0-9 _ -"
-            ),
-            Self::InvalidApp { entry, app } => write!(
-                f,
-                "MNS_QUEUES entry {entry:?}: app {app:?} must be 1-64 of A-Z a-z 0-9 _ - and not \"default\""
-            ),
-            Self::DuplicateQueue { entry } => {
-                write!(f, "MNS_QUEUES entry {entry:?}: queue listed more than once")
-            }
-            Self::InvalidEndpoint { name, value } => {
-                write!(f, "{name} {value:?} is not an http(s)://host URL")
-            }
-        }
-    }
-}
-
-impl std::error::Error for QueueConfigError {}
 
 fn parse_entry(entry: &str) -> Result<QueueBinding, QueueConfigError> {
     let parts: Vec<&str> = entry.split(':').map(str::trim).collect();
@@ -424,7 +389,8 @@ mod tests {
         assert!(!is_valid_app(&"x".repeat(65)));
         assert!(!is_valid_app(""));
         assert!(!is_valid_app("default"));
-        assert!(is_valid_app("Default"));
+        assert!(!is_valid_app("Default"));
+        assert!(!is_valid_app("DEFAULT"));
         assert!(!is_valid_app("a.b"));
         assert!(!is_valid_app("a b"));
         assert_eq!(

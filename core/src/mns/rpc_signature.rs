@@ -15,8 +15,6 @@
 //!
 //! Nothing here reads a clock or a random source: the caller passes the nonce and the time.
 
-use std::fmt;
-
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -31,37 +29,21 @@ pub const QUERY_TOKEN_REGION: &str = "cn-hangzhou";
 pub const QUERY_TOKEN_METHOD: &str = "POST";
 
 /// Why a request could not be signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RpcSignatureError {
     /// A required input was empty; names the input.
+    #[error("rpc signature: {0} must not be empty")]
     EmptyField(&'static str),
     /// The unix time cannot be formatted as an ISO 8601 timestamp.
+    #[error("rpc signature: unix time {0} cannot be formatted")]
     TimestampOutOfRange(i64),
     /// The HTTP method is not one of the upper-case tokens `GET` / `POST`.
+    #[error("rpc signature: unsupported HTTP method {0:?} (GET or POST)")]
     UnsupportedMethod(String),
     /// The HMAC key was rejected (not expected for HMAC-SHA1; kept so nothing panics).
+    #[error("rpc signature: invalid HMAC key")]
     InvalidKey,
 }
-
-impl fmt::Display for RpcSignatureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::EmptyField(name) => write!(f, "rpc signature: {name} must not be empty"),
-            Self::TimestampOutOfRange(secs) => {
-                write!(f, "rpc signature: unix time {secs} cannot be formatted")
-            }
-            Self::UnsupportedMethod(m) => {
-                write!(
-                    f,
-                    "rpc signature: unsupported HTTP method {m:?} (GET or POST)"
-                )
-            }
-            Self::InvalidKey => write!(f, "rpc signature: invalid HMAC key"),
-        }
-    }
-}
-
-impl std::error::Error for RpcSignatureError {}
 
 /// Upper-case hex digit of a nibble (`n` < 16).
 fn hex_upper(n: u8) -> char {

@@ -16,12 +16,14 @@ use serde::Deserialize;
 pub const REFRESH_MARGIN_MS: i64 = 2 * 60 * 1000;
 
 /// Why a token response was not usable.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// The body is not a JSON object of the expected shape.
+    #[error("mns token: invalid JSON response: {0}")]
     Json(String),
     /// The API answered with a `Code` other than `OK` (also POP gateway errors such as
     /// `InvalidAccessKeyId.NotFound` or `SignatureDoesNotMatch`).
+    #[error("mns token: QueryTokenForMnsQueue failed: {code}: {message}{}", super::xml::request_suffix(.request_id.as_deref()))]
     Api {
         /// `Code`.
         code: String,
@@ -31,8 +33,10 @@ pub enum TokenError {
         request_id: Option<String>,
     },
     /// A required field is missing or empty; names it.
+    #[error("mns token: response lacks {0}")]
     MissingField(&'static str),
     /// A time field is not `yyyy-MM-dd HH:mm:ss`.
+    #[error("mns token: {field} is not yyyy-MM-dd HH:mm:ss: {value:?}")]
     InvalidTime {
         /// Field name.
         field: &'static str,
@@ -40,37 +44,6 @@ pub enum TokenError {
         value: String,
     },
 }
-
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Json(e) => write!(f, "mns token: invalid JSON response: {e}"),
-            Self::Api {
-                code,
-                message,
-                request_id,
-            } => {
-                write!(
-                    f,
-                    "mns token: QueryTokenForMnsQueue failed: {code}: {message}"
-                )?;
-                if let Some(id) = request_id {
-                    write!(f, " (request {id})")?;
-                }
-                Ok(())
-            }
-            Self::MissingField(name) => write!(f, "mns token: response lacks {name}"),
-            Self::InvalidTime { field, value } => {
-                write!(
-                    f,
-                    "mns token: {field} is not yyyy-MM-dd HH:mm:ss: {value:?}"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for TokenError {}
 
 /// Temporary credentials for MNS. `Debug` redacts the secret and the security token.
 #[derive(Clone, PartialEq, Eq)]

@@ -21,15 +21,19 @@ pub const MNS_XMLNS: &str = "http://mns.aliyuncs.com/doc/v1/";
 const MAX_DEPTH: usize = 16;
 
 /// Why an MNS XML document could not be read or written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
     /// The input is empty or whitespace only.
+    #[error("mns xml: empty document")]
     Empty,
     /// Not well-formed XML (message from the parser).
+    #[error("mns xml: malformed document: {0}")]
     Malformed(String),
     /// The root element is not one this function reads; carries the root's name.
+    #[error("mns xml: unexpected root element <{0}>")]
     UnexpectedRoot(String),
     /// A required child element is missing or empty.
+    #[error("mns xml: <{element}> lacks <{field}>")]
     MissingField {
         /// Element that should contain it (`Message`, `Error`).
         element: &'static str,
@@ -37,6 +41,7 @@ pub enum XmlError {
         field: &'static str,
     },
     /// A numeric field does not hold a number.
+    #[error("mns xml: <{field}> is not a number: {value:?}")]
     InvalidNumber {
         /// Field name.
         field: &'static str,
@@ -44,27 +49,9 @@ pub enum XmlError {
         value: String,
     },
     /// A receipt handle given for the BatchDeleteMessage body is empty.
+    #[error("mns xml: empty receipt handle")]
     EmptyReceiptHandle,
 }
-
-impl fmt::Display for XmlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => write!(f, "mns xml: empty document"),
-            Self::Malformed(m) => write!(f, "mns xml: malformed document: {m}"),
-            Self::UnexpectedRoot(r) => write!(f, "mns xml: unexpected root element <{r}>"),
-            Self::MissingField { element, field } => {
-                write!(f, "mns xml: <{element}> lacks <{field}>")
-            }
-            Self::InvalidNumber { field, value } => {
-                write!(f, "mns xml: <{field}> is not a number: {value:?}")
-            }
-            Self::EmptyReceiptHandle => write!(f, "mns xml: empty receipt handle"),
-        }
-    }
-}
-
-impl std::error::Error for XmlError {}
 
 /// One received message (`<Message>` of ReceiveMessage / BatchReceiveMessage).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +113,8 @@ impl MnsErrorKind {
 }
 
 /// An MNS `<Error>` response body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("MNS error {code}: {message}{}", request_suffix(.request_id.as_deref()))]
 pub struct MnsError {
     /// `Code`, e.g. `MessageNotExist`.
     pub code: String,
@@ -138,24 +126,17 @@ pub struct MnsError {
     pub host_id: Option<String>,
 }
 
+/// ` (request <id>)` when there is a request id.
+pub(crate) fn request_suffix(id: Option<&str>) -> String {
+    id.map(|id| format!(" (request {id})")).unwrap_or_default()
+}
+
 impl MnsError {
     /// The classified code.
     pub fn kind(&self) -> MnsErrorKind {
         MnsErrorKind::from_code(&self.code)
     }
 }
-
-impl fmt::Display for MnsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MNS error {}: {}", self.code, self.message)?;
-        if let Some(id) = &self.request_id {
-            write!(f, " (request {id})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for MnsError {}
 
 /// One failed entry of a BatchDeleteMessage (`<Errors><Error>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use super::Inbox;
 use crate::objects::storage_tx;
 use crate::respond;
 use icc_core::body::Reason;
+use icc_core::error::ApiError;
 use icc_core::inbox_protocol::{CommitResult, DecodedCommit, QuarantineItem, RowKey};
 use icc_core::inbox_rules::{self, Outcome};
 use icc_core::inbox_tally::Tally;
@@ -32,13 +33,13 @@ struct InsertedRow {
 impl Inbox {
     pub(super) async fn commit(&self, body: Vec<u8>) -> Result<Response> {
         let Some(wire) = DecodedCommit::decode(&body) else {
-            return respond::fetch_error(400, "bad_commit", "commit body does not parse");
+            return respond::error(&ApiError::bad("commit body does not parse"));
         };
         let mut keys_per_chunk: Vec<Vec<RowKey>> = Vec::with_capacity(wire.header.chunks.len());
         for c in &wire.header.chunks {
             match serde_json::from_str::<Vec<RowKey>>(c.rows.get()) {
                 Ok(k) if wire.chunk_text(c).is_some() => keys_per_chunk.push(k),
-                _ => return respond::fetch_error(400, "bad_commit", "commit rows do not parse"),
+                _ => return respond::error(&ApiError::bad("commit rows do not parse")),
             }
         }
         let storage = self.state.storage();
@@ -63,11 +64,11 @@ impl Inbox {
                     "inbox commit failed: {}",
                     if full { "full" } else { "error" }
                 );
-                respond::fetch_error(
-                    if full { 507 } else { 500 },
-                    "commit_failed",
-                    "commit failed",
-                )
+                respond::error(if full {
+                    &ApiError::StorageFull
+                } else {
+                    &ApiError::Unavailable
+                })
             }
         }
     }

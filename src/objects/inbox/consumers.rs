@@ -4,6 +4,7 @@
 use super::schema::{int, scalar, text};
 use super::Inbox;
 use crate::respond;
+use icc_core::error::ApiError;
 use icc_core::inbox_answers::{consumer_cursor, consumer_deleted};
 use icc_core::inbox_rules;
 use serde::Deserialize;
@@ -42,27 +43,24 @@ impl Inbox {
 
     pub(super) async fn consumer_put(&self, name: &str, body: &str) -> Result<Response> {
         let Ok(p) = serde_json::from_str::<PutBody>(body) else {
-            return respond::fetch_error(400, "bad_request", "body must be {\"after\": <seq>}");
+            return respond::error(&ApiError::bad("body must be {\"after\": <seq>}"));
         };
         if p.after < 0 {
-            return respond::fetch_error(400, "bad_request", "after must be >= 0");
+            return respond::error(&ApiError::bad("after must be >= 0"));
         }
         let head = self.head_seq()?;
         if p.after > head {
-            return respond::fetch_error(
-                409,
-                "cursor_ahead",
-                &format!("after={} is beyond head_seq={head}", p.after),
-            );
+            return respond::error(&ApiError::CursorAhead {
+                after: p.after,
+                head_seq: head,
+            });
         }
         let exists = self.consumer_after(name)?.is_some();
         let n = scalar(&self.sql(), "SELECT COUNT(*) AS v FROM consumers", vec![])?;
         if !exists && n as usize >= inbox_rules::MAX_CONSUMERS {
-            return respond::fetch_error(
-                409,
-                "too_many_consumers",
-                "at most 100 consumers per stream",
-            );
+            return respond::error(&ApiError::TooManyConsumers {
+                max: inbox_rules::MAX_CONSUMERS,
+            });
         }
         self.sql().exec(
             "INSERT INTO consumers(name, after, updated_at_ms) VALUES (?, ?, ?)

@@ -20,13 +20,13 @@ mod scheduler;
 mod schema;
 mod stats;
 
-pub use client::Client;
+pub use client::{Client, InboxError};
 
 use crate::objects::call;
 use crate::objects::meta::Meta;
 use crate::objects::waiters::Waiters;
 use crate::{env_config, respond};
-use icc_core::answer::fetch_error;
+use icc_core::error::ApiError;
 use icc_core::inbox_rules;
 use icc_core::object_route::{InboxRoute, STREAM_HEADER};
 use icc_core::schedule::Work;
@@ -79,10 +79,7 @@ impl Inbox {
     async fn route(&self, mut req: Request) -> Result<Response> {
         if let Err(e) = &self.ready {
             worker::console_error!("inbox schema migration failed: {}", e);
-            return respond::json(
-                500,
-                fetch_error("inbox_unavailable", "inbox storage is not ready"),
-            );
+            return respond::error(&ApiError::Unavailable);
         }
         if let Some(stream) = req.headers().get(STREAM_HEADER)? {
             let meta = self.meta();
@@ -94,7 +91,7 @@ impl Inbox {
         let route = call::verb(&req.method())
             .and_then(|v| InboxRoute::parse(v, url.path(), url.query().unwrap_or("")));
         let Some(route) = route else {
-            return respond::fetch_error(404, "not_found", "no such inbox route");
+            return respond::error(&ApiError::NotFound);
         };
         match route {
             InboxRoute::Commit => {
@@ -134,7 +131,7 @@ impl DurableObject for Inbox {
             Ok(r) => Ok(r),
             Err(e) => {
                 worker::console_error!("inbox request failed: {}", e);
-                respond::fetch_error(500, "inbox_error", "the inbox failed; retry")
+                respond::error(&ApiError::Unavailable)
             }
         }
     }

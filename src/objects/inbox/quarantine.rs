@@ -118,9 +118,14 @@ impl Inbox {
             }] = Value::String(data);
             items.push(item);
         }
+        let has_more = super::schema::scalar(
+            &sql,
+            "SELECT EXISTS(SELECT 1 FROM quarantine WHERE seq > ?) AS v",
+            vec![int(next_after)],
+        )? == 1;
         respond::json(
             200,
-            json!({ "items": items, "next_after": next_after }).to_string(),
+            json!({ "items": items, "next_after": next_after, "has_more": has_more }).to_string(),
         )
     }
 }

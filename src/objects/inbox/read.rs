@@ -7,6 +7,7 @@ use super::Inbox;
 use crate::objects::waiters::Wake;
 use crate::respond;
 use futures::future::{select, Either};
+use icc_core::error::ApiError;
 use icc_core::inbox_answers::receipts_page;
 use icc_core::inbox_protocol::{ReadRequest, Row};
 use icc_core::inbox_rules;
@@ -81,7 +82,7 @@ impl Inbox {
 
     pub(super) async fn read(&self, body: String) -> Result<Response> {
         let Ok(req) = serde_json::from_str::<ReadRequest>(&body) else {
-            return respond::fetch_error(400, "bad_request", "read request does not parse");
+            return respond::error(&ApiError::bad("read request does not parse"));
         };
         let after = match (&req.consumer, req.after) {
             (Some(name), _) => self.consumer_after(name)?.unwrap_or(0),
@@ -93,7 +94,7 @@ impl Inbox {
             let head = meta.int(schema::HEAD_SEQ)?;
             let removed_through = meta.int(schema::REMOVED_THROUGH)?;
             if let Err(e) = inbox_rules::check_cursor(after, head, removed_through) {
-                return respond::fetch_error(e.status, e.code, &e.message);
+                return respond::error(&e);
             }
             let page = self.page(&req, after)?;
             let now = Date::now().as_millis();
@@ -108,11 +109,7 @@ impl Inbox {
                         .waiters
                         .join(req.consumer.as_deref(), inbox_rules::MAX_WAITERS)
                     else {
-                        return respond::fetch_error(
-                            429,
-                            "too_many_waiters",
-                            "too many long polls on this stream",
-                        );
+                        return respond::error(&ApiError::TooManyWaiters);
                     };
                     let delay = Delay::from(Duration::from_millis(deadline - now));
                     match select(rx, delay).await {
