@@ -12,6 +12,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   echo "setup: adding rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
+for component in clippy rustfmt; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    echo "setup: adding rust component $component"
+    rustup component add "$component"
+  fi
+done
 if ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
   echo "setup: installing worker-build $WORKER_BUILD_VERSION"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
