@@ -2,7 +2,7 @@
 //! (404, 405 with `Allow`) and when it may be given. Adding a route is one variant here, one arm
 //! in [`ApiRoute::parse`] and one arm in the Worker's dispatch.
 
-use crate::address::is_stream;
+use crate::address::{is_consumer, is_stream};
 use crate::error::{ApiError, IccAnswer};
 use crate::message_type::Product;
 
@@ -150,6 +150,11 @@ impl ApiRoute {
                                 })
                             }
                         };
+                        if !is_consumer(name) {
+                            return Err(ApiError::bad(
+                                "consumer names are 1-64 of [A-Za-z0-9_.-]",
+                            ));
+                        }
                         Ok(ApiRoute::Consumer {
                             stream,
                             name: (*name).to_owned(),
@@ -273,6 +278,13 @@ mod tests {
             "/v1/streams/default/consumers/a/b",
         ] {
             assert_eq!(refused("GET", p), not_found, "{p}");
+        }
+        for name in ["bad%20name", "sem%3Bcolon", &"a".repeat(65)] {
+            assert_eq!(
+                refused("PUT", &format!("/v1/streams/s/consumers/{name}")),
+                Refusal::Fetch(ApiError::bad("consumer names are 1-64 of [A-Za-z0-9_.-]")),
+                "{name}"
+            );
         }
         assert_eq!(
             refused("GET", "/v1/streams/bad%20name/receipts"),

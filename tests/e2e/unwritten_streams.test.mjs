@@ -46,7 +46,7 @@ test("reads of invented streams answer empty and create no inbox", T, async (t) 
       assertApiError(await w.fetchReceipts(name, { after: 5 }), 409, "cursor_ahead");
       const q = await w.quarantine(name);
       assert.equal(q.status, 200, q.text);
-      assert.deepEqual(q.json, { items: [], next_after: 0 });
+      assert.deepEqual(q.json, { items: [], next_after: 0, has_more: false });
       const st = await w.stats(name);
       assert.equal(st.status, 200, st.text);
       assert.equal(st.json.streams[name].head_seq, 0);
@@ -65,7 +65,7 @@ test("reads of invented streams answer empty and create no inbox", T, async (t) 
     assertApiError(await w.quarantine("invented-0", { limit: 0 }), 400);
 
     const listed = await w.api("GET", "/v1/streams");
-    assert.deepEqual(listed.json, { streams: ["default"], next_after: null });
+    assert.deepEqual(listed.json, { streams: ["default"], next_stream: null });
     const all = await w.stats();
     assert.deepEqual(Object.keys(all.json.streams), ["default"]);
     assert.deepEqual(inboxDatabases(dir), written, "reads created inbox storage");
