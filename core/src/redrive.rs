@@ -105,6 +105,15 @@ pub fn bulk_query(query: &str) -> Result<BulkQuery, ApiError> {
     })
 }
 
+/// A stored piece's bytes from its stored text (`encoding` `text` or `base64`).
+pub fn item_bytes(encoding: &str, data: String) -> Option<Vec<u8>> {
+    use base64::Engine;
+    match encoding {
+        "base64" => base64::engine::general_purpose::STANDARD.decode(data).ok(),
+        _ => Some(data.into_bytes()),
+    }
+}
+
 /// Where a quarantined piece came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -383,6 +392,13 @@ mod tests {
         assert_eq!(p.stream, "s");
         let p = plan(b"%% no", "mns:q", &o, o.default_pin, "s", 1, UtcOffset::UTC);
         assert_eq!(p.quarantine.len(), 1);
+    }
+
+    #[test]
+    fn stored_bytes() {
+        assert_eq!(item_bytes("text", "ab".into()), Some(b"ab".to_vec()));
+        assert_eq!(item_bytes("base64", "/wA=".into()), Some(vec![255, 0]));
+        assert_eq!(item_bytes("base64", "%%".into()), None);
     }
 
     #[test]
