@@ -85,6 +85,12 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
             fetch_query::no_parameters(query)?;
             (stream, Checked::Consumer { name, op })
         }
+        ApiRoute::Redrive { stream, seq } => {
+            return crate::redrive::one(env, cfg, &stream, seq, query).await
+        }
+        ApiRoute::RedriveBulk { stream } => {
+            return crate::redrive::bulk(env, cfg, &stream, query).await
+        }
         ApiRoute::Health | ApiRoute::Push { .. } => return Err(ApiError::NotFound),
     };
     stream_route(req, env, cfg, &stream, checked).await

@@ -8,6 +8,7 @@ mod fast_path;
 mod fetch_handler;
 mod objects;
 mod push_handler;
+mod redrive;
 mod respond;
 
 pub use objects::directory::Directory;

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// 409: a cursor beyond the stream's head.
     #[error("after={after} is beyond head_seq={head_seq}")]
     CursorAhead { after: i64, head_seq: i64 },
+    /// 409: a `too_large` stub holds only the head of its body and cannot be redriven.
+    #[error("a too_large stub holds only the first 64 KiB of its body and cannot be redriven")]
+    Incomplete,
+    /// 404: no quarantined item with that `seq`.
+    #[error("no such quarantine item")]
+    NoSuchItem,
     /// 409: the stream already has the most consumers it may have.
     #[error("at most {max} consumers per stream")]
     TooManyConsumers { max: usize },
@@ -60,9 +66,10 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
-            ApiError::NotFound | ApiError::NoSuchStream => 404,
+            ApiError::NotFound | ApiError::NoSuchStream | ApiError::NoSuchItem => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::CursorAhead { .. } | ApiError::TooManyConsumers { .. } => 409,
+            ApiError::Incomplete => 409,
             ApiError::CursorExpired { .. } => 410,
             ApiError::TooManyWaiters => 429,
             ApiError::Misconfigured => 500,
@@ -75,7 +82,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound | ApiError::NoSuchStream => "not_found",
+            ApiError::NotFound | ApiError::NoSuchStream | ApiError::NoSuchItem => "not_found",
+            ApiError::Incomplete => "incomplete",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::CursorAhead { .. } => "cursor_ahead",
             ApiError::TooManyConsumers { .. } => "too_many_consumers",
@@ -193,6 +201,14 @@ mod tests {
             r#"{"error":{"code":"bad_request","message":"x"}}"#
         );
         assert_eq!(ApiError::NotFound.allow(), None);
+        assert_eq!(
+            (ApiError::Incomplete.status(), ApiError::Incomplete.code()),
+            (409, "incomplete")
+        );
+        assert_eq!(
+            (ApiError::NoSuchItem.status(), ApiError::NoSuchItem.code()),
+            (404, "not_found")
+        );
     }
 
     #[test]

@@ -86,12 +86,21 @@ pub enum InboxRoute {
     ConsumerDelete { name: String },
     /// `POST /count/{counter}`
     Count(Counter),
+    /// `POST /quarantine/{seq}/redrive[?type]`
+    Redrive { seq: i64, type_name: Option<String> },
+    /// `POST /quarantine/redrive?reason&after[&type]`
+    RedriveBulk {
+        reason: String,
+        after: i64,
+        type_name: Option<String>,
+    },
 }
 
 impl InboxRoute {
     pub fn verb(&self) -> Verb {
         match self {
             InboxRoute::Commit | InboxRoute::Read | InboxRoute::Count(_) => Verb::Post,
+            InboxRoute::Redrive { .. } | InboxRoute::RedriveBulk { .. } => Verb::Post,
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
@@ -114,6 +123,22 @@ impl InboxRoute {
             | InboxRoute::ConsumerPut { name }
             | InboxRoute::ConsumerDelete { name } => format!("/consumers/{name}"),
             InboxRoute::Count(c) => format!("/count/{}", c.as_str()),
+            InboxRoute::Redrive { seq, type_name } => match type_name {
+                Some(t) => format!("/quarantine/{seq}/redrive?{}", encode(&[("type", t)])),
+                None => format!("/quarantine/{seq}/redrive"),
+            },
+            InboxRoute::RedriveBulk {
+                reason,
+                after,
+                type_name,
+            } => {
+                let after = after.to_string();
+                let mut q = vec![("reason", reason.as_str()), ("after", after.as_str())];
+                if let Some(t) = type_name {
+                    q.push(("type", t));
+                }
+                format!("/quarantine/redrive?{}", encode(&q))
+            }
         }
     }
 
@@ -131,6 +156,25 @@ impl InboxRoute {
                 }
             }
             (Verb::Get, "/stats") => InboxRoute::Stats,
+            (Verb::Post, "/quarantine/redrive") => {
+                let p = pairs(query);
+                let get = |k: &str| p.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+                InboxRoute::RedriveBulk {
+                    reason: get("reason")?,
+                    after: get("after")?.parse().ok()?,
+                    type_name: get("type"),
+                }
+            }
+            (Verb::Post, p) if p.starts_with("/quarantine/") && p.ends_with("/redrive") => {
+                let seq = p
+                    .strip_prefix("/quarantine/")
+                    .and_then(|r| r.strip_suffix("/redrive"))?
+                    .parse()
+                    .ok()?;
+                let p = pairs(query);
+                let type_name = p.into_iter().find(|(k, _)| k == "type").map(|(_, v)| v);
+                InboxRoute::Redrive { seq, type_name }
+            }
             (verb, p) => {
                 if let Some(name) = p.strip_prefix("/consumers/") {
                     if !is_consumer(name) {
@@ -291,6 +335,24 @@ mod tests {
             InboxRoute::ConsumerDelete { name: "x".into() },
             InboxRoute::Count(Counter::KvAnswered),
             InboxRoute::Count(Counter::KvWriteFailed),
+            InboxRoute::Redrive {
+                seq: 3,
+                type_name: None,
+            },
+            InboxRoute::Redrive {
+                seq: 4,
+                type_name: Some("VoiceReportAiccs".into()),
+            },
+            InboxRoute::RedriveBulk {
+                reason: "unknown_shape".into(),
+                after: 100,
+                type_name: None,
+            },
+            InboxRoute::RedriveBulk {
+                reason: "not_json".into(),
+                after: 0,
+                type_name: Some("LlmSmartCall".into()),
+            },
         ];
         for r in routes {
             let printed = r.path();

@@ -24,6 +24,10 @@ pub enum ApiRoute {
     Quarantine { stream: String },
     /// `GET /v1/streams/{stream}/stats`.
     StreamStats { stream: String },
+    /// `POST /v1/streams/{stream}/quarantine/{seq}/redrive`.
+    Redrive { stream: String, seq: i64 },
+    /// `POST /v1/streams/{stream}/quarantine/redrive` (by reason, in batches).
+    RedriveBulk { stream: String },
     /// `GET|PUT|DELETE /v1/streams/{stream}/consumers/{name}`.
     Consumer {
         stream: String,
@@ -69,6 +73,14 @@ fn is_get(method: &str) -> bool {
     matches!(method, "GET" | "HEAD")
 }
 
+fn post_only(method: &str, route: ApiRoute) -> Result<ApiRoute, ApiError> {
+    if method == "POST" {
+        Ok(route)
+    } else {
+        Err(ApiError::MethodNotAllowed { allow: "POST" })
+    }
+}
+
 fn get_only(method: &str, route: ApiRoute) -> Result<ApiRoute, ApiError> {
     if is_get(method) {
         Ok(route)
@@ -106,6 +118,8 @@ impl ApiRoute {
             | ApiRoute::Receipts { .. }
             | ApiRoute::Quarantine { .. }
             | ApiRoute::StreamStats { .. }
+            | ApiRoute::Redrive { .. }
+            | ApiRoute::RedriveBulk { .. }
             | ApiRoute::Consumer { .. } => Auth::Fetch,
         }
     }
@@ -139,6 +153,13 @@ impl ApiRoute {
                     ["receipts"] => get_only(method, ApiRoute::Receipts { stream }),
                     ["quarantine"] => get_only(method, ApiRoute::Quarantine { stream }),
                     ["stats"] => get_only(method, ApiRoute::StreamStats { stream }),
+                    ["quarantine", "redrive"] => {
+                        post_only(method, ApiRoute::RedriveBulk { stream })
+                    }
+                    ["quarantine", seq, "redrive"] => match seq.parse::<i64>() {
+                        Ok(seq) if seq > 0 => post_only(method, ApiRoute::Redrive { stream, seq }),
+                        _ => Err(ApiError::NoSuchItem),
+                    },
                     ["consumers", name] => {
                         let op = match method {
                             "GET" => ConsumerOp::Get,
@@ -310,6 +331,47 @@ mod tests {
             Refusal::Fetch(ApiError::MethodNotAllowed {
                 allow: "GET, PUT, DELETE"
             })
+        );
+    }
+
+    #[test]
+    fn redrive_routes() {
+        assert_eq!(
+            ok("POST", "/v1/streams/shop/quarantine/12/redrive"),
+            ApiRoute::Redrive {
+                stream: stream("shop"),
+                seq: 12
+            }
+        );
+        assert_eq!(
+            ok("POST", "/v1/streams/default/quarantine/redrive"),
+            ApiRoute::RedriveBulk {
+                stream: stream("default")
+            }
+        );
+        assert_eq!(
+            ok("POST", "/v1/streams/s/quarantine/redrive").auth(),
+            Auth::Fetch
+        );
+        let post = Refusal::Fetch(ApiError::MethodNotAllowed { allow: "POST" });
+        for m in ["GET", "HEAD", "PUT", "DELETE"] {
+            assert_eq!(refused(m, "/v1/streams/s/quarantine/3/redrive"), post);
+            assert_eq!(refused(m, "/v1/streams/s/quarantine/redrive"), post);
+        }
+        for p in [
+            "/v1/streams/s/quarantine/0/redrive",
+            "/v1/streams/s/quarantine/x/redrive",
+            "/v1/streams/s/quarantine/-1/redrive",
+        ] {
+            assert_eq!(
+                refused("POST", p),
+                Refusal::Fetch(ApiError::NoSuchItem),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            refused("POST", "/v1/streams/s/quarantine/3"),
+            Refusal::Fetch(ApiError::NotFound)
         );
     }
 

@@ -79,6 +79,31 @@ impl Client {
             .await
     }
 
+    /// Re-plans one quarantined item and commits it (`type_name` pins its type).
+    pub async fn redrive(&self, seq: i64, type_name: Option<String>) -> Result<Answer> {
+        self.call(InboxRoute::Redrive { seq, type_name }, None)
+            .await
+    }
+
+    /// Re-plans a batch of quarantined items of `reason` after `after`.
+    pub async fn redrive_bulk(
+        &self,
+        reason: &str,
+        after: i64,
+        type_name: Option<String>,
+    ) -> Result<Answer> {
+        let reason = reason.to_owned();
+        self.call(
+            InboxRoute::RedriveBulk {
+                reason,
+                after,
+                type_name,
+            },
+            None,
+        )
+        .await
+    }
+
     /// The stream's counters, head, consumers and size.
     pub async fn stats(&self) -> Result<Answer> {
         self.call(InboxRoute::Stats, None).await

@@ -15,6 +15,7 @@ mod commit;
 mod consumers;
 mod quarantine;
 mod read;
+mod redrive;
 mod retention;
 mod scheduler;
 mod schema;
@@ -111,6 +112,12 @@ impl Inbox {
             }
             InboxRoute::ConsumerDelete { name } => self.consumer_delete(&name),
             InboxRoute::Count(counter) => self.count(counter),
+            InboxRoute::Redrive { seq, type_name } => self.redrive_one(seq, type_name).await,
+            InboxRoute::RedriveBulk {
+                reason,
+                after,
+                type_name,
+            } => self.redrive_bulk(&reason, after, type_name).await,
         }
     }
 }

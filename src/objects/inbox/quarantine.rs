@@ -23,6 +23,8 @@ struct QuarantineRow {
     size: f64,
     encoding: String,
     received_at_ms: f64,
+    redriven_at_ms: Option<f64>,
+    redrive_outcome: Option<String>,
 }
 
 /// One stored piece of a quarantined body.
@@ -79,7 +81,9 @@ impl Inbox {
         let sql = self.sql();
         let rows: Vec<QuarantineRow> = sql
             .exec(
-                "SELECT seq, address, sha256, reason, type, size, encoding, received_at_ms FROM quarantine
+                "SELECT seq, address, sha256, reason, type, size, encoding, received_at_ms,
+                        r.redriven_at_ms, r.outcome AS redrive_outcome
+                 FROM quarantine LEFT JOIN quarantine_redrive r ON r.qseq = seq
                  WHERE seq > ? ORDER BY seq LIMIT ?",
                 vec![int(after), int(i64::from(limit))],
             )?
@@ -110,6 +114,10 @@ impl Inbox {
             });
             if let Some(t) = q.message_type {
                 item["type"] = Value::String(t);
+            }
+            if let (Some(at), Some(outcome)) = (q.redriven_at_ms, q.redrive_outcome) {
+                item["redriven_at"] = Value::String(format_utc_ms(at as i64));
+                item["redrive_outcome"] = Value::String(outcome);
             }
             item[if q.encoding == "base64" {
                 "raw_base64"

@@ -46,6 +46,10 @@ impl Inbox {
                     "DELETE FROM quarantine_chunks WHERE qseq IN (SELECT value FROM json_each(?))",
                     vec![text(&list)],
                 )?;
+                sql.exec(
+                    "DELETE FROM quarantine_redrive WHERE qseq IN (SELECT value FROM json_each(?))",
+                    vec![text(&list)],
+                )?;
             }
             Ok((removed.len(), q.len()))
         })?;

@@ -17,7 +17,8 @@ pub const REGISTERED: &str = "registered";
 const SCHEMA_VERSION: &str = "schema_version";
 
 /// 2: the `schedule` table replaced the `alarm_armed` flag.
-const VERSION: i64 = 2;
+/// 3: `quarantine_redrive` records when each quarantined item was redriven and its outcome.
+const VERSION: i64 = 3;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -62,6 +63,9 @@ const TABLES: &[&str] = &[
        SELECT 'retention', 0 FROM meta WHERE k = 'alarm_armed' AND v = 1
        ON CONFLICT(kind) DO NOTHING",
     "DELETE FROM meta WHERE k = 'alarm_armed'",
+    // Version 3: the last redrive of a quarantined item and its outcome.
+    "CREATE TABLE IF NOT EXISTS quarantine_redrive (
+        qseq INTEGER PRIMARY KEY, redriven_at_ms INTEGER NOT NULL, outcome TEXT NOT NULL)",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.
