@@ -204,7 +204,10 @@ mod tests {
             "whsec_{}",
             base64::engine::general_purpose::STANDARD.encode([1u8; 8])
         );
-        let w = cfg(&[("WEBHOOK_URL", "https://x.example/h"), ("WEBHOOK_SECRET", &weak)]);
+        let w = cfg(&[
+            ("WEBHOOK_URL", "https://x.example/h"),
+            ("WEBHOOK_SECRET", &weak),
+        ]);
         assert!(w.problems[0].contains("weak"));
         assert!(!w.problems[0].contains(&weak));
         let good = format!(
@@ -226,7 +229,10 @@ mod tests {
 
     #[test]
     fn messages_fresh_or_retry() {
-        assert!(matches!(incoming(r#"{"schema":1}"#), Some(Incoming::Fresh(_))));
+        assert!(matches!(
+            incoming(r#"{"schema":1}"#),
+            Some(Incoming::Fresh(_))
+        ));
         let r = r#"{"receipt":{"a":[1, 2]},"attempts":2,"first_attempt_at_ms":1,"last_attempt_at_ms":2,"last_status":500}"#;
         match incoming(r) {
             Some(Incoming::Retry(a)) => {
@@ -237,4 +243,13 @@ mod tests {
             _ => panic!("not a retry"),
         }
     }
+}
+
+/// The webhook consumer's tallies for one stream, sent after a batch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub delivered: u32,
+    pub retried: u32,
+    /// Seqs of dead letters whose redelivery succeeded (they leave the list).
+    pub redelivered: Vec<i64>,
 }

@@ -86,12 +86,26 @@ pub enum InboxRoute {
     ConsumerDelete { name: String },
     /// `POST /count/{counter}`
     Count(Counter),
+    /// `POST /delivery/report`: the webhook consumer's tallies (`crate::delivery::Report`).
+    DeliveryReport,
+    /// `POST /dead-letters`: given-up deliveries (`[crate::delivery::DeadLetter]`).
+    DeadLetterAdd,
+    /// `GET /dead-letters?after&limit`
+    DeadLetters { after: i64, limit: u32 },
+    /// `POST /dead-letters/redeliver[?seq]`
+    Redeliver { seq: Option<i64> },
 }
 
 impl InboxRoute {
     pub fn verb(&self) -> Verb {
         match self {
-            InboxRoute::Commit | InboxRoute::Read | InboxRoute::Count(_) => Verb::Post,
+            InboxRoute::Commit
+            | InboxRoute::Read
+            | InboxRoute::Count(_)
+            | InboxRoute::DeliveryReport
+            | InboxRoute::DeadLetterAdd
+            | InboxRoute::Redeliver { .. } => Verb::Post,
+            InboxRoute::DeadLetters { .. } => Verb::Get,
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
@@ -114,6 +128,14 @@ impl InboxRoute {
             | InboxRoute::ConsumerPut { name }
             | InboxRoute::ConsumerDelete { name } => format!("/consumers/{name}"),
             InboxRoute::Count(c) => format!("/count/{}", c.as_str()),
+            InboxRoute::DeliveryReport => "/delivery/report".to_owned(),
+            InboxRoute::DeadLetterAdd => "/dead-letters".to_owned(),
+            InboxRoute::DeadLetters { after, limit } => format!(
+                "/dead-letters?{}",
+                encode(&[("after", &after.to_string()), ("limit", &limit.to_string())])
+            ),
+            InboxRoute::Redeliver { seq: None } => "/dead-letters/redeliver".to_owned(),
+            InboxRoute::Redeliver { seq: Some(s) } => format!("/dead-letters/redeliver?seq={s}"),
         }
     }
 
@@ -131,6 +153,24 @@ impl InboxRoute {
                 }
             }
             (Verb::Get, "/stats") => InboxRoute::Stats,
+            (Verb::Post, "/delivery/report") => InboxRoute::DeliveryReport,
+            (Verb::Post, "/dead-letters") => InboxRoute::DeadLetterAdd,
+            (Verb::Get, "/dead-letters") => {
+                let p = pairs(query);
+                let get = |k: &str| p.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+                InboxRoute::DeadLetters {
+                    after: get("after")?.parse().ok()?,
+                    limit: get("limit")?.parse().ok()?,
+                }
+            }
+            (Verb::Post, "/dead-letters/redeliver") => {
+                let p = pairs(query);
+                let seq = match p.iter().find(|(key, _)| key == "seq") {
+                    Some((_, v)) => Some(v.parse().ok()?),
+                    None => None,
+                };
+                InboxRoute::Redeliver { seq }
+            }
             (verb, p) => {
                 if let Some(name) = p.strip_prefix("/consumers/") {
                     if !is_consumer(name) {
@@ -291,6 +331,14 @@ mod tests {
             InboxRoute::ConsumerDelete { name: "x".into() },
             InboxRoute::Count(Counter::KvAnswered),
             InboxRoute::Count(Counter::KvWriteFailed),
+            InboxRoute::DeliveryReport,
+            InboxRoute::DeadLetterAdd,
+            InboxRoute::DeadLetters {
+                after: 3,
+                limit: 50,
+            },
+            InboxRoute::Redeliver { seq: None },
+            InboxRoute::Redeliver { seq: Some(9) },
         ];
         for r in routes {
             let printed = r.path();

@@ -24,6 +24,10 @@ pub enum ApiRoute {
     Quarantine { stream: String },
     /// `GET /v1/streams/{stream}/stats`.
     StreamStats { stream: String },
+    /// `GET /v1/streams/{stream}/dead-letters`.
+    DeadLetters { stream: String },
+    /// `POST /v1/streams/{stream}/dead-letters/redeliver`.
+    Redeliver { stream: String },
     /// `GET|PUT|DELETE /v1/streams/{stream}/consumers/{name}`.
     Consumer {
         stream: String,
@@ -106,6 +110,8 @@ impl ApiRoute {
             | ApiRoute::Receipts { .. }
             | ApiRoute::Quarantine { .. }
             | ApiRoute::StreamStats { .. }
+            | ApiRoute::DeadLetters { .. }
+            | ApiRoute::Redeliver { .. }
             | ApiRoute::Consumer { .. } => Auth::Fetch,
         }
     }
@@ -139,6 +145,13 @@ impl ApiRoute {
                     ["receipts"] => get_only(method, ApiRoute::Receipts { stream }),
                     ["quarantine"] => get_only(method, ApiRoute::Quarantine { stream }),
                     ["stats"] => get_only(method, ApiRoute::StreamStats { stream }),
+                    ["dead-letters"] => get_only(method, ApiRoute::DeadLetters { stream }),
+                    ["dead-letters", "redeliver"] if method == "POST" => {
+                        Ok(ApiRoute::Redeliver { stream })
+                    }
+                    ["dead-letters", "redeliver"] => {
+                        Err(ApiError::MethodNotAllowed { allow: "POST" })
+                    }
                     ["consumers", name] => {
                         let op = match method {
                             "GET" => ConsumerOp::Get,

@@ -13,6 +13,7 @@
 mod client;
 mod commit;
 mod consumers;
+mod delivery;
 mod quarantine;
 mod read;
 mod retention;
@@ -21,6 +22,7 @@ mod schema;
 mod stats;
 
 pub use client::{Client, InboxError};
+pub use delivery::QUEUE_BINDING;
 
 use crate::objects::call;
 use crate::objects::meta::Meta;
@@ -103,7 +105,7 @@ impl Inbox {
                 self.read(body).await
             }
             InboxRoute::Quarantine { after, limit } => self.quarantine_page(after, limit),
-            InboxRoute::Stats => self.stats(),
+            InboxRoute::Stats => self.stats().await,
             InboxRoute::ConsumerGet { name } => self.consumer_get(&name),
             InboxRoute::ConsumerPut { name } => {
                 let body = req.text().await?;
@@ -111,6 +113,10 @@ impl Inbox {
             }
             InboxRoute::ConsumerDelete { name } => self.consumer_delete(&name),
             InboxRoute::Count(counter) => self.count(counter),
+            InboxRoute::DeliveryReport => self.delivery_report(&req.text().await?),
+            InboxRoute::DeadLetterAdd => self.dead_letter_add(&req.text().await?),
+            InboxRoute::DeadLetters { after, limit } => self.dead_letters_page(after, limit),
+            InboxRoute::Redeliver { seq } => self.redeliver(seq).await,
         }
     }
 }

@@ -17,7 +17,8 @@ pub const REGISTERED: &str = "registered";
 const SCHEMA_VERSION: &str = "schema_version";
 
 /// 2: the `schedule` table replaced the `alarm_armed` flag.
-const VERSION: i64 = 2;
+/// 3: the `dead_letters` table (delivery).
+const VERSION: i64 = 3;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -62,6 +63,16 @@ const TABLES: &[&str] = &[
        SELECT 'retention', 0 FROM meta WHERE k = 'alarm_armed' AND v = 1
        ON CONFLICT(kind) DO NOTHING",
     "DELETE FROM meta WHERE k = 'alarm_armed'",
+    // Version 3: webhook deliveries given up, by the receipt's seq (delivery).
+    "CREATE TABLE IF NOT EXISTS dead_letters (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        first_attempt_at_ms INTEGER NOT NULL,
+        last_attempt_at_ms INTEGER NOT NULL)",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.
