@@ -69,7 +69,7 @@ impl DeliveryConfig {
         let mut num = |k: &str, default: u64, max: u64| match val(k) {
             None => default,
             Some(s) => match s.parse::<u64>() {
-                Ok(v) if v >= 1 && v <= max => v,
+                Ok(v) if (1..=max).contains(&v) => v,
                 _ => {
                     problems.push(format!("{k} is not a valid value: {s:?}"));
                     default
