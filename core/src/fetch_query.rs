@@ -105,7 +105,7 @@ pub fn quarantine(query: &str) -> Result<(i64, u32), ApiError> {
 /// `POST /v1/streams/{stream}/dead-letters/redeliver[?seq=<n>]` → the one seq, or all.
 pub fn redeliver(query: &str) -> Result<Option<i64>, ApiError> {
     let p = only(query, &["seq"])?;
-    Ok(int(&p, "seq", 1, i64::MAX)?)
+    int(&p, "seq", 1, i64::MAX)
 }
 
 /// `GET /v1/streams?after=<name>` and `GET /v1/stats?after=<name>` → the stream to list after
