@@ -63,6 +63,8 @@ enum Checked {
     Quarantine { after: i64, limit: u32 },
     Stats,
     Consumer { name: String, op: ConsumerOp },
+    DeadLetters { after: i64, limit: u32 },
+    Redeliver { seq: Option<i64> },
 }
 
 async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &str) -> Answered {
@@ -90,6 +92,14 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
         }
         ApiRoute::RedriveBulk { stream } => {
             return crate::redrive::bulk(env, cfg, &stream, query).await
+        }
+        ApiRoute::DeadLetters { stream } => {
+            let (after, limit) = fetch_query::quarantine(query)?;
+            (stream, Checked::DeadLetters { after, limit })
+        }
+        ApiRoute::Redeliver { stream } => {
+            let seq = fetch_query::redeliver(query)?;
+            (stream, Checked::Redeliver { seq })
         }
         ApiRoute::Health | ApiRoute::Push { .. } => return Err(ApiError::NotFound),
     };
@@ -133,6 +143,11 @@ async fn stream_route(
                         ..
                     } => json(200, consumer_deleted(false)),
                     Checked::Consumer { .. } => json(200, consumer_cursor(0, 0)),
+                    Checked::DeadLetters { after, .. } => json(
+                        200,
+                        format!(r#"{{"items":[],"next_after":{after},"has_more":false}}"#),
+                    ),
+                    Checked::Redeliver { .. } => json(200, r#"{"redelivered":0}"#.to_owned()),
                 };
             }
             Ok(None) => return Err(ApiError::TooManyWaiters),
@@ -176,6 +191,8 @@ async fn stream_route(
             }
             ConsumerOp::Delete => pass(inbox.consumer_delete(&name).await),
         },
+        Checked::DeadLetters { after, limit } => pass(inbox.dead_letters(after, limit).await),
+        Checked::Redeliver { seq } => pass(inbox.redeliver(seq).await),
     }
 }
 

@@ -3,6 +3,7 @@
 //! the Durable Objects under `objects/`.
 
 mod deadline;
+mod delivery;
 mod env_config;
 mod fast_path;
 mod fetch_handler;
@@ -65,6 +66,17 @@ async fn fetch_api(
             respond::error(&ApiError::Unavailable)
         }
     }
+}
+
+/// The receipts queue and its dead-letter queue (see `delivery`).
+#[event(queue)]
+async fn queue(
+    batch: worker::MessageBatch<wasm_bindgen::JsValue>,
+    env: Env,
+    ctx: Context,
+) -> Result<()> {
+    delivery::consume(batch, env, ctx).await;
+    Ok(())
 }
 
 /// Cron: keeps every configured MNS puller's loop running.

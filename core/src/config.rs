@@ -25,6 +25,8 @@ pub struct Config {
     pub var_problems: Vec<String>,
     /// MNS mode; its problems are reported without closing the push or fetch routes.
     pub mns: MnsConfig,
+    /// Queue forwarding and the webhook; its problems do not close the push or fetch routes.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 /// MNS consumption mode: off when `MNS_QUEUES` is empty.
@@ -204,6 +206,7 @@ impl Config {
             location_hint,
             var_problems: p,
             mns: MnsConfig::from_lookup(get),
+            delivery: crate::delivery::DeliveryConfig::from_lookup(get),
         }
     }
 
@@ -211,6 +214,7 @@ impl Config {
     pub fn problems(&self) -> Vec<String> {
         let mut all = self.var_problems.clone();
         all.extend(self.mns.problems.iter().cloned());
+        all.extend(self.delivery.problems.iter().cloned());
         for r in [&self.push_tokens, &self.fetch_tokens] {
             if let Err(e) = r {
                 all.push(e.clone());

@@ -102,6 +102,12 @@ pub fn quarantine(query: &str) -> Result<(i64, u32), ApiError> {
     Ok((after, limit as u32))
 }
 
+/// `POST /v1/streams/{stream}/dead-letters/redeliver[?seq=<n>]` → the one seq, or all.
+pub fn redeliver(query: &str) -> Result<Option<i64>, ApiError> {
+    let p = only(query, &["seq"])?;
+    int(&p, "seq", 1, i64::MAX)
+}
+
 /// `GET /v1/streams?after=<name>` and `GET /v1/stats?after=<name>` → the stream to list after
 /// (`""` for the first page).
 pub fn stream_page(query: &str) -> Result<String, ApiError> {

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod body;
 pub mod canonical_json;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod fetch_query;
 pub mod forward;

@@ -94,13 +94,27 @@ pub enum InboxRoute {
         after: i64,
         type_name: Option<String>,
     },
+    /// `POST /delivery/report`: the webhook consumer's tallies (`crate::delivery::Report`).
+    DeliveryReport,
+    /// `POST /dead-letters`: given-up deliveries (`[crate::delivery::DeadLetter]`).
+    DeadLetterAdd,
+    /// `GET /dead-letters?after&limit`
+    DeadLetters { after: i64, limit: u32 },
+    /// `POST /dead-letters/redeliver[?seq]`
+    Redeliver { seq: Option<i64> },
 }
 
 impl InboxRoute {
     pub fn verb(&self) -> Verb {
         match self {
-            InboxRoute::Commit | InboxRoute::Read | InboxRoute::Count(_) => Verb::Post,
             InboxRoute::Redrive { .. } | InboxRoute::RedriveBulk { .. } => Verb::Post,
+            InboxRoute::Commit
+            | InboxRoute::Read
+            | InboxRoute::Count(_)
+            | InboxRoute::DeliveryReport
+            | InboxRoute::DeadLetterAdd
+            | InboxRoute::Redeliver { .. } => Verb::Post,
+            InboxRoute::DeadLetters { .. } => Verb::Get,
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
@@ -139,6 +153,14 @@ impl InboxRoute {
                 }
                 format!("/quarantine/redrive?{}", encode(&q))
             }
+            InboxRoute::DeliveryReport => "/delivery/report".to_owned(),
+            InboxRoute::DeadLetterAdd => "/dead-letters".to_owned(),
+            InboxRoute::DeadLetters { after, limit } => format!(
+                "/dead-letters?{}",
+                encode(&[("after", &after.to_string()), ("limit", &limit.to_string())])
+            ),
+            InboxRoute::Redeliver { seq: None } => "/dead-letters/redeliver".to_owned(),
+            InboxRoute::Redeliver { seq: Some(s) } => format!("/dead-letters/redeliver?seq={s}"),
         }
     }
 
@@ -174,6 +196,24 @@ impl InboxRoute {
                 let p = pairs(query);
                 let type_name = p.into_iter().find(|(k, _)| k == "type").map(|(_, v)| v);
                 InboxRoute::Redrive { seq, type_name }
+            }
+            (Verb::Post, "/delivery/report") => InboxRoute::DeliveryReport,
+            (Verb::Post, "/dead-letters") => InboxRoute::DeadLetterAdd,
+            (Verb::Get, "/dead-letters") => {
+                let p = pairs(query);
+                let get = |k: &str| p.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+                InboxRoute::DeadLetters {
+                    after: get("after")?.parse().ok()?,
+                    limit: get("limit")?.parse().ok()?,
+                }
+            }
+            (Verb::Post, "/dead-letters/redeliver") => {
+                let p = pairs(query);
+                let seq = match p.iter().find(|(key, _)| key == "seq") {
+                    Some((_, v)) => Some(v.parse().ok()?),
+                    None => None,
+                };
+                InboxRoute::Redeliver { seq }
             }
             (verb, p) => {
                 if let Some(name) = p.strip_prefix("/consumers/") {
@@ -353,6 +393,14 @@ mod tests {
                 after: 0,
                 type_name: Some("LlmSmartCall".into()),
             },
+            InboxRoute::DeliveryReport,
+            InboxRoute::DeadLetterAdd,
+            InboxRoute::DeadLetters {
+                after: 3,
+                limit: 50,
+            },
+            InboxRoute::Redeliver { seq: None },
+            InboxRoute::Redeliver { seq: Some(9) },
         ];
         for r in routes {
             let printed = r.path();

@@ -28,6 +28,10 @@ pub enum ApiRoute {
     Redrive { stream: String, seq: i64 },
     /// `POST /v1/streams/{stream}/quarantine/redrive` (by reason, in batches).
     RedriveBulk { stream: String },
+    /// `GET /v1/streams/{stream}/dead-letters`.
+    DeadLetters { stream: String },
+    /// `POST /v1/streams/{stream}/dead-letters/redeliver`.
+    Redeliver { stream: String },
     /// `GET|PUT|DELETE /v1/streams/{stream}/consumers/{name}`.
     Consumer {
         stream: String,
@@ -120,6 +124,8 @@ impl ApiRoute {
             | ApiRoute::StreamStats { .. }
             | ApiRoute::Redrive { .. }
             | ApiRoute::RedriveBulk { .. }
+            | ApiRoute::DeadLetters { .. }
+            | ApiRoute::Redeliver { .. }
             | ApiRoute::Consumer { .. } => Auth::Fetch,
         }
     }
@@ -160,6 +166,13 @@ impl ApiRoute {
                         Ok(seq) if seq > 0 => post_only(method, ApiRoute::Redrive { stream, seq }),
                         _ => Err(ApiError::NoSuchItem),
                     },
+                    ["dead-letters"] => get_only(method, ApiRoute::DeadLetters { stream }),
+                    ["dead-letters", "redeliver"] if method == "POST" => {
+                        Ok(ApiRoute::Redeliver { stream })
+                    }
+                    ["dead-letters", "redeliver"] => {
+                        Err(ApiError::MethodNotAllowed { allow: "POST" })
+                    }
                     ["consumers", name] => {
                         let op = match method {
                             "GET" => ConsumerOp::Get,
@@ -172,9 +185,7 @@ impl ApiRoute {
                             }
                         };
                         if !is_consumer(name) {
-                            return Err(ApiError::bad(
-                                "consumer names are 1-64 of [A-Za-z0-9_.-]",
-                            ));
+                            return Err(ApiError::bad("consumer names are 1-64 of [A-Za-z0-9_.-]"));
                         }
                         Ok(ApiRoute::Consumer {
                             stream,

@@ -10,15 +10,18 @@
 pub enum Work {
     /// Remove receipts and quarantine older than the retention window.
     Retention,
+    /// Send stored receipts after `forwarded_through` to the receipts queue.
+    Forward,
 }
 
 impl Work {
-    pub const ALL: [Work; 1] = [Work::Retention];
+    pub const ALL: [Work; 2] = [Work::Retention, Work::Forward];
 
     /// The name kept in the schedule table.
     pub fn as_str(self) -> &'static str {
         match self {
             Work::Retention => "retention",
+            Work::Forward => "forward",
         }
     }
 

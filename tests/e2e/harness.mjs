@@ -15,7 +15,7 @@ import path from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { wranglerVars } from "../wrangler_vars.mjs";
+import { wranglerVars, wranglerQueues } from "../wrangler_vars.mjs";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const SCRIPT_PATH = process.env.E2E_SCRIPT_PATH ?? path.join(ROOT, "build", "index.js");
@@ -471,4 +471,28 @@ export async function assertStreamEmpty(w, stream = "default") {
   if (res.status === 404) return;
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.json.receipts, [], `stream ${stream} should be empty`);
+}
+
+// ---------------------------------------------------------------- delivery additions
+
+/**
+ * Starts the built worker with the queues of wrangler.toml bound (Miniflare's local Queues:
+ * producers and consumers, the dead-letter queue included). `opts.persistDir` keeps state on
+ * disk (a restart is a new call with the same dir); `opts.queueProducers` overrides producers
+ * (e.g. a binding to a queue of a failing worker).
+ */
+export async function startQueueWorker(overrides = {}, opts = {}) {
+  const bindings = cleanBindings(overrides);
+  const queues = wranglerQueues();
+  const main = {
+    ...mainWorkerOptions(bindings, { className: "Inbox", useSQLite: true }),
+    queueProducers: { ...queues.queueProducers, ...(opts.queueProducers ?? {}) },
+    queueConsumers: queues.queueConsumers,
+  };
+  if (opts.persistDir) {
+    main.durableObjectsPersist = path.join(opts.persistDir, "do");
+    main.kvPersist = path.join(opts.persistDir, "kv");
+    main.queuesPersist = path.join(opts.persistDir, "queues");
+  }
+  return boot(main);
 }

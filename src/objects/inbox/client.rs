@@ -129,6 +129,29 @@ impl Client {
         self.call(InboxRoute::ConsumerDelete { name }, None).await
     }
 
+    /// A page of dead letters.
+    pub async fn dead_letters(&self, after: i64, limit: u32) -> Result<Answer> {
+        self.call(InboxRoute::DeadLetters { after, limit }, None)
+            .await
+    }
+
+    /// Re-enqueues dead letters (all, or one seq).
+    pub async fn redeliver(&self, seq: Option<i64>) -> Result<Answer> {
+        self.call(InboxRoute::Redeliver { seq }, None).await
+    }
+
+    /// Records given-up deliveries (`[icc_core::delivery::DeadLetter]` as JSON).
+    pub async fn dead_letter_add(&self, body: String) -> Result<Answer> {
+        self.call(InboxRoute::DeadLetterAdd, Some(JsValue::from_str(&body)))
+            .await
+    }
+
+    /// The webhook consumer's tallies (`icc_core::delivery::Report` as JSON).
+    pub async fn delivery_report(&self, body: String) -> Result<Answer> {
+        self.call(InboxRoute::DeliveryReport, Some(JsValue::from_str(&body)))
+            .await
+    }
+
     /// Adds one to a counter kept in the inbox.
     pub async fn count(&self, counter: Counter) -> Result<()> {
         self.call(InboxRoute::Count(counter), None)

@@ -13,6 +13,7 @@
 mod client;
 mod commit;
 mod consumers;
+mod delivery;
 mod quarantine;
 mod read;
 mod redrive;
@@ -22,6 +23,7 @@ mod schema;
 mod stats;
 
 pub use client::{Client, InboxError};
+pub use delivery::QUEUE_BINDING;
 
 use crate::objects::call;
 use crate::objects::meta::Meta;
@@ -104,7 +106,7 @@ impl Inbox {
                 self.read(body).await
             }
             InboxRoute::Quarantine { after, limit } => self.quarantine_page(after, limit),
-            InboxRoute::Stats => self.stats(),
+            InboxRoute::Stats => self.stats().await,
             InboxRoute::ConsumerGet { name } => self.consumer_get(&name),
             InboxRoute::ConsumerPut { name } => {
                 let body = req.text().await?;
@@ -118,6 +120,10 @@ impl Inbox {
                 after,
                 type_name,
             } => self.redrive_bulk(&reason, after, type_name).await,
+            InboxRoute::DeliveryReport => self.delivery_report(&req.text().await?),
+            InboxRoute::DeadLetterAdd => self.dead_letter_add(&req.text().await?),
+            InboxRoute::DeadLetters { after, limit } => self.dead_letters_page(after, limit),
+            InboxRoute::Redeliver { seq } => self.redeliver(seq).await,
         }
     }
 }

@@ -18,7 +18,8 @@ const SCHEMA_VERSION: &str = "schema_version";
 
 /// 2: the `schedule` table replaced the `alarm_armed` flag.
 /// 3: `quarantine_redrive` records when each quarantined item was redriven and its outcome.
-const VERSION: i64 = 3;
+/// 4: the `dead_letters` table (delivery).
+const VERSION: i64 = 4;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -66,6 +67,16 @@ const TABLES: &[&str] = &[
     // Version 3: the last redrive of a quarantined item and its outcome.
     "CREATE TABLE IF NOT EXISTS quarantine_redrive (
         qseq INTEGER PRIMARY KEY, redriven_at_ms INTEGER NOT NULL, outcome TEXT NOT NULL)",
+    // Version 4: webhook deliveries given up, by the receipt's seq (delivery).
+    "CREATE TABLE IF NOT EXISTS dead_letters (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        first_attempt_at_ms INTEGER NOT NULL,
+        last_attempt_at_ms INTEGER NOT NULL)",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.

@@ -67,7 +67,7 @@ impl Inbox {
         respond::json(200, "{}".to_owned())
     }
 
-    pub(super) fn stats(&self) -> Result<Response> {
+    pub(super) async fn stats(&self) -> Result<Response> {
         let sql = self.sql();
         let rows: Vec<TypeStatsRow> = sql
             .exec("SELECT * FROM stats ORDER BY type", None)?
@@ -96,7 +96,7 @@ impl Inbox {
                 )
             })
             .collect();
-        let body = json!({
+        let mut body = json!({
             "types": types,
             "kv_answered": meta.int(Counter::KvAnswered.as_str())?,
             "kv_write_failed": meta.int(Counter::KvWriteFailed.as_str())?,
@@ -108,6 +108,12 @@ impl Inbox {
             "consumers": consumers,
             "waiters": self.waiters.waiting(),
         });
+        if let (Some(b), Value::Object(d)) = (body.as_object_mut(), self.delivery_stats(head)?) {
+            b.extend(d);
+        }
+        if meta.int("forwarded_through")? < head {
+            self.arm_forward().await;
+        }
         respond::json(200, body.to_string())
     }
 }
