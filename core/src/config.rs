@@ -25,6 +25,8 @@ pub struct Config {
     pub var_problems: Vec<String>,
     /// MNS mode; its problems are reported without closing the push or fetch routes.
     pub mns: MnsConfig,
+    /// Bodies over this many bytes are spooled (`SPOOL_THRESHOLD_BYTES`).
+    pub spool_threshold_bytes: usize,
 }
 
 /// MNS consumption mode: off when `MNS_QUEUES` is empty.
@@ -186,6 +188,13 @@ impl Config {
             }
             list
         });
+        let spool_threshold_bytes = num(
+            get,
+            "SPOOL_THRESHOLD_BYTES",
+            crate::spool::DEFAULT_THRESHOLD_BYTES,
+            |v| (1..=100 * 1024 * 1024).contains(v),
+            &mut p,
+        );
         let location_hint = get("DO_LOCATION_HINT")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -204,6 +213,7 @@ impl Config {
             location_hint,
             var_problems: p,
             mns: MnsConfig::from_lookup(get),
+            spool_threshold_bytes,
         }
     }
 

@@ -86,12 +86,15 @@ pub enum InboxRoute {
     ConsumerDelete { name: String },
     /// `POST /count/{counter}`
     Count(Counter),
+    /// `POST /spool`: a big body stored as received (body: [`crate::spool::to_wire`]).
+    Spool,
 }
 
 impl InboxRoute {
     pub fn verb(&self) -> Verb {
         match self {
             InboxRoute::Commit | InboxRoute::Read | InboxRoute::Count(_) => Verb::Post,
+            InboxRoute::Spool => Verb::Post,
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
@@ -114,6 +117,7 @@ impl InboxRoute {
             | InboxRoute::ConsumerPut { name }
             | InboxRoute::ConsumerDelete { name } => format!("/consumers/{name}"),
             InboxRoute::Count(c) => format!("/count/{}", c.as_str()),
+            InboxRoute::Spool => "/spool".to_owned(),
         }
     }
 
@@ -122,6 +126,7 @@ impl InboxRoute {
         let route = match (verb, path) {
             (Verb::Post, "/commit") => InboxRoute::Commit,
             (Verb::Post, "/read") => InboxRoute::Read,
+            (Verb::Post, "/spool") => InboxRoute::Spool,
             (Verb::Get, "/quarantine") => {
                 let p = pairs(query);
                 let get = |k: &str| p.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
@@ -291,6 +296,7 @@ mod tests {
             InboxRoute::ConsumerDelete { name: "x".into() },
             InboxRoute::Count(Counter::KvAnswered),
             InboxRoute::Count(Counter::KvWriteFailed),
+            InboxRoute::Spool,
         ];
         for r in routes {
             let printed = r.path();

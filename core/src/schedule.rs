@@ -10,15 +10,18 @@
 pub enum Work {
     /// Remove receipts and quarantine older than the retention window.
     Retention,
+    /// Drain spooled bodies in bounded chunks.
+    Spool,
 }
 
 impl Work {
-    pub const ALL: [Work; 1] = [Work::Retention];
+    pub const ALL: [Work; 2] = [Work::Retention, Work::Spool];
 
     /// The name kept in the schedule table.
     pub fn as_str(self) -> &'static str {
         match self {
             Work::Retention => "retention",
+            Work::Spool => "spool",
         }
     }
 

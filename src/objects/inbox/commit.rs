@@ -73,7 +73,7 @@ impl Inbox {
         }
     }
 
-    fn commit_tx(
+    pub(super) fn commit_tx(
         &self,
         sql: &SqlStorage,
         wire: &DecodedCommit,

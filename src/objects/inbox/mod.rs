@@ -18,6 +18,7 @@ mod read;
 mod retention;
 mod scheduler;
 mod schema;
+mod spool;
 mod stats;
 
 pub use client::{Client, InboxError};
@@ -111,6 +112,10 @@ impl Inbox {
             }
             InboxRoute::ConsumerDelete { name } => self.consumer_delete(&name),
             InboxRoute::Count(counter) => self.count(counter),
+            InboxRoute::Spool => {
+                let body = req.bytes().await?;
+                self.spool(body).await
+            }
         }
     }
 }

@@ -91,6 +91,7 @@ impl Inbox {
     async fn run(&self, work: Work) -> Result<Option<i64>> {
         match work {
             Work::Retention => self.retention().await,
+            Work::Spool => self.drain_spool().await,
         }
     }
 }

@@ -17,7 +17,8 @@ pub const REGISTERED: &str = "registered";
 const SCHEMA_VERSION: &str = "schema_version";
 
 /// 2: the `schedule` table replaced the `alarm_armed` flag.
-const VERSION: i64 = 2;
+/// 3: the `spool` and `spool_pieces` tables.
+const VERSION: i64 = 3;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -62,6 +63,20 @@ const TABLES: &[&str] = &[
        SELECT 'retention', 0 FROM meta WHERE k = 'alarm_armed' AND v = 1
        ON CONFLICT(kind) DO NOTHING",
     "DELETE FROM meta WHERE k = 'alarm_armed'",
+    // Version 3: spooled bodies (as received, in pieces) and their drain progress.
+    "CREATE TABLE IF NOT EXISTS spool (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL,
+        pin TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        header TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        next_idx INTEGER NOT NULL,
+        done INTEGER NOT NULL,
+        UNIQUE(address, pin, sha256))",
+    "CREATE TABLE IF NOT EXISTS spool_pieces (
+        sid INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sid, idx))",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.
