@@ -41,7 +41,7 @@ async function until(w, stream, n, timeoutMs = 30_000) {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const s = await w.api("GET", `/v1/streams/${stream}/stats`);
-    if (s.status === 200 && s.json.spool_pending === 0) {
+    if (s.status === 200 && s.json.streams[stream].spool_pending === 0) {
       const got = await readAll(w, stream);
       if (got.length >= n) return got;
     }
@@ -73,7 +73,7 @@ for (const [label, n, contentLength] of [
     await sleep(300);
     assert.equal((await until(w, app, n)).length, n);
     const stats = await w.api("GET", `/v1/streams/${app}/stats`);
-    assert.equal(stats.json.types.LlmSmartCallReport.stored, n);
+    assert.equal(stats.json.streams[app].types.LlmSmartCallReport.stored, n);
   });
 }
 

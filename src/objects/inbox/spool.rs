@@ -21,9 +21,9 @@ use serde::Deserialize;
 use worker::{Date, Response, Result, SqlStorageValue};
 
 /// At most this many chunks per alarm …
-const CHUNKS_PER_RUN: usize = 6;
+const CHUNKS_PER_RUN: usize = 3;
 /// … or this much wall time (checked after each chunk); then the alarm re-arms at once.
-const RUN_BUDGET_MS: i64 = 250;
+const RUN_BUDGET_MS: i64 = 100;
 
 #[derive(Deserialize)]
 struct PendingRow {
