@@ -31,9 +31,16 @@ async function slowPush(base, pathAndQuery, body, { pauseMs, contentLength }) {
 }
 
 async function readAll(w, stream) {
-  const res = await w.api("GET", `/v1/streams/${stream}/receipts?after=0&limit=1000`);
-  assert.equal(res.status, 200, res.text);
-  return res.json.receipts;
+  const out = [];
+  let after = 0;
+  for (let page = 0; page < 100; page++) {
+    const res = await w.api("GET", `/v1/streams/${stream}/receipts?after=${after}&limit=1000`);
+    assert.equal(res.status, 200, res.text);
+    out.push(...res.json.receipts);
+    if (!res.json.has_more) return out;
+    after = res.json.next_after;
+  }
+  throw new Error("too many pages");
 }
 
 /** Polls (deadline) until the stream holds `n` receipts and its spool is empty. */
