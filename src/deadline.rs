@@ -17,3 +17,25 @@ pub async fn before<F: std::future::Future>(deadline_ms: i64, fut: F) -> Option<
         Either::Right(_) => None,
     }
 }
+
+/// Like [`before`], but the work is never thrown away: `fut` runs to its end under
+/// `ctx.wait_until` whatever the deadline decides (a body fully received is always committed;
+/// the deadline only decides the answer).
+pub async fn before_keep_running<F>(
+    ctx: &worker::Context,
+    deadline_ms: i64,
+    fut: F,
+) -> Option<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    let (tx, rx) = futures::channel::oneshot::channel();
+    ctx.wait_until(async move {
+        let _ = tx.send(fut.await);
+    });
+    match before(deadline_ms, rx).await {
+        Some(Ok(out)) => Some(out),
+        _ => None,
+    }
+}

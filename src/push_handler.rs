@@ -13,6 +13,7 @@ use icc_core::normalize::Source;
 use icc_core::object_route::Counter;
 use icc_core::push::{self, Arrival, BodyRead, BodyReader};
 use icc_core::route::ApiRoute;
+use icc_core::spool::{self, SpoolHeader};
 use worker::{console_log, Context, Date, Env, Request, Response, Result};
 
 pub async fn handle(
@@ -80,8 +81,12 @@ pub async fn handle(
         BodyRead::Whole(body) => body,
         BodyRead::TooLarge { size, head } => {
             let stub = push::too_large_stub(&arrival, size, &head);
-            // The answer is 413 either way; the stub is best effort within the deadline.
-            let _ = deadline::before(deadline_ms, inbox.commit(stub)).await;
+            // The answer is 413 either way; the stub is committed even after the deadline.
+            let stub_inbox = inbox.clone();
+            let _ = deadline::before_keep_running(ctx, deadline_ms, async move {
+                stub_inbox.commit(stub).await
+            })
+            .await;
             console_log!("push stream={} too_large bytes={}", addr.stream(), size);
             return respond::icc(IccAnswer::TooLarge);
         }
@@ -100,10 +105,67 @@ pub async fn handle(
         }
     }
 
+    if spool::should_spool(body.len(), cfg.spool_threshold_bytes) {
+        let header = SpoolHeader {
+            stream: addr.stream().to_owned(),
+            address: address.clone(),
+            product: addr.product.as_str().to_owned(),
+            pin: type_param.map(str::to_owned),
+            received_at_ms: arrived_ms,
+            offset_s: cfg.vendor_offset.whole_seconds(),
+            sha256: spool::body_sha256(&body),
+        };
+        let wire = spool::to_wire(&header, &body);
+        let bytes = body.len();
+        drop(body);
+        let spool_inbox = inbox.clone();
+        let spooled = deadline::before_keep_running(ctx, deadline_ms, async move {
+            spool_inbox.spool(wire).await
+        })
+        .await;
+        let code = match spooled {
+            Some(Ok(new)) => {
+                console_log!(
+                    "push stream={} spooled={} bytes={} ms={}",
+                    addr.stream(),
+                    new,
+                    bytes,
+                    Date::now().as_millis() as i64 - arrived_ms
+                );
+                if cfg.kv_fast_path {
+                    let env2 = env.clone();
+                    let ttl = (cfg.retention_ms / 1000).max(60);
+                    ctx.wait_until(async move {
+                        let _ = crate::fast_path::remember(&env2, &kv_key, ttl).await;
+                    });
+                }
+                return respond::icc(IccAnswer::Success);
+            }
+            None => IccAnswer::InboxTimeout,
+            Some(Err(inbox::InboxError::Full)) => IccAnswer::InboxFull,
+            Some(Err(inbox::InboxError::Error)) => IccAnswer::InboxError,
+        };
+        console_log!(
+            "push stream={} answer=503 {} spool bytes={}",
+            addr.stream(),
+            code,
+            bytes
+        );
+        return respond::icc(code);
+    }
+
     let plan = push::plan(&body, &arrival);
     drop(body); // the plan owns copies of what it needs
     let (rows, quarantined) = (plan.rows.len(), plan.quarantine.len());
-    let answer = match deadline::before(deadline_ms, inbox.commit(plan)).await {
+    let commit_inbox = inbox.clone();
+    let committed =
+        deadline::before_keep_running(
+            ctx,
+            deadline_ms,
+            async move { commit_inbox.commit(plan).await },
+        )
+        .await;
+    let answer = match committed {
         None => Err(IccAnswer::InboxTimeout),
         Some(Err(e)) => {
             console_log!("push stream={} inbox_error: {}", addr.stream(), e.code());

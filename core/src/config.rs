@@ -27,6 +27,8 @@ pub struct Config {
     pub mns: MnsConfig,
     /// Queue forwarding and the webhook; its problems do not close the push or fetch routes.
     pub delivery: crate::delivery::DeliveryConfig,
+    /// Bodies over this many bytes are spooled (`SPOOL_THRESHOLD_BYTES`).
+    pub spool_threshold_bytes: usize,
 }
 
 /// MNS consumption mode: off when `MNS_QUEUES` is empty.
@@ -188,6 +190,13 @@ impl Config {
             }
             list
         });
+        let spool_threshold_bytes = num(
+            get,
+            "SPOOL_THRESHOLD_BYTES",
+            crate::spool::DEFAULT_THRESHOLD_BYTES,
+            |v| (1..=100 * 1024 * 1024).contains(v),
+            &mut p,
+        );
         let location_hint = get("DO_LOCATION_HINT")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -207,6 +216,7 @@ impl Config {
             var_problems: p,
             mns: MnsConfig::from_lookup(get),
             delivery: crate::delivery::DeliveryConfig::from_lookup(get),
+            spool_threshold_bytes,
         }
     }
 

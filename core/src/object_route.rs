@@ -102,6 +102,8 @@ pub enum InboxRoute {
     DeadLetters { after: i64, limit: u32 },
     /// `POST /dead-letters/redeliver[?seq]`
     Redeliver { seq: Option<i64> },
+    /// `POST /spool`: a big body stored as received (body: [`crate::spool::to_wire`]).
+    Spool,
 }
 
 impl InboxRoute {
@@ -115,6 +117,7 @@ impl InboxRoute {
             | InboxRoute::DeadLetterAdd
             | InboxRoute::Redeliver { .. } => Verb::Post,
             InboxRoute::DeadLetters { .. } => Verb::Get,
+            InboxRoute::Spool => Verb::Post,
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
@@ -161,6 +164,7 @@ impl InboxRoute {
             ),
             InboxRoute::Redeliver { seq: None } => "/dead-letters/redeliver".to_owned(),
             InboxRoute::Redeliver { seq: Some(s) } => format!("/dead-letters/redeliver?seq={s}"),
+            InboxRoute::Spool => "/spool".to_owned(),
         }
     }
 
@@ -169,6 +173,7 @@ impl InboxRoute {
         let route = match (verb, path) {
             (Verb::Post, "/commit") => InboxRoute::Commit,
             (Verb::Post, "/read") => InboxRoute::Read,
+            (Verb::Post, "/spool") => InboxRoute::Spool,
             (Verb::Get, "/quarantine") => {
                 let p = pairs(query);
                 let get = |k: &str| p.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
@@ -401,6 +406,7 @@ mod tests {
             },
             InboxRoute::Redeliver { seq: None },
             InboxRoute::Redeliver { seq: Some(9) },
+            InboxRoute::Spool,
         ];
         for r in routes {
             let printed = r.path();

@@ -12,16 +12,19 @@ pub enum Work {
     Retention,
     /// Send stored receipts after `forwarded_through` to the receipts queue.
     Forward,
+    /// Drain spooled bodies in bounded chunks.
+    Spool,
 }
 
 impl Work {
-    pub const ALL: [Work; 2] = [Work::Retention, Work::Forward];
+    pub const ALL: [Work; 3] = [Work::Retention, Work::Forward, Work::Spool];
 
     /// The name kept in the schedule table.
     pub fn as_str(self) -> &'static str {
         match self {
             Work::Retention => "retention",
             Work::Forward => "forward",
+            Work::Spool => "spool",
         }
     }
 

@@ -3,7 +3,9 @@
 //! spooled body into chunks whose planning gives exactly what planning the whole body would:
 //! each chunk is a JSON array of the body's own elements, byte for byte.
 
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use std::ops::Range;
 
 /// Bodies larger than this are spooled instead of planned on the push path (see the README,
@@ -82,6 +84,61 @@ pub fn chunk_body(body: &[u8], elements: &[Range<usize>], which: Range<usize>) -
     }
     out.push(b']');
     out
+}
+
+/// Spooled bodies are stored in pieces of at most this many bytes (a SQLite value in a Durable
+/// Object must stay under 2 MB).
+pub const PIECE_BYTES: usize = 1024 * 1024;
+
+/// What the inbox keeps with a spooled body to plan it later exactly as the push path would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolHeader {
+    /// The stream the body was pushed to.
+    pub stream: String,
+    /// The address path (`/icc/llm/shop`), never the query.
+    pub address: String,
+    /// The product (`llm`, `agent`, `bot`).
+    pub product: String,
+    /// The `type=` of the push, if any.
+    #[serde(default)]
+    pub pin: Option<String>,
+    pub received_at_ms: i64,
+    /// The vendor offset in seconds east of UTC at arrival.
+    pub offset_s: i32,
+    /// SHA-256 (hex) of the body as received.
+    pub sha256: String,
+}
+
+impl SpoolHeader {
+    /// The vendor offset the body arrived with.
+    pub fn offset(&self) -> time::UtcOffset {
+        time::UtcOffset::from_whole_seconds(self.offset_s).unwrap_or(time::UtcOffset::UTC)
+    }
+}
+
+/// SHA-256 of a body, hex.
+pub fn body_sha256(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// The `/spool` wire: the header as one JSON line, a newline, then the body as received.
+pub fn to_wire(header: &SpoolHeader, body: &[u8]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(header).unwrap_or_default();
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+/// The header and body of a `/spool` wire; `None` if it does not parse.
+pub fn from_wire(wire: &[u8]) -> Option<(SpoolHeader, &[u8])> {
+    let nl = wire.iter().position(|b| *b == b'\n')?;
+    let header = serde_json::from_slice(wire.get(..nl)?).ok()?;
+    Some((header, wire.get(nl + 1..)?))
+}
+
+/// Whether a body of `len` bytes is spooled rather than planned on the push path.
+pub fn should_spool(len: usize, threshold: usize) -> bool {
+    len > threshold
 }
 
 #[cfg(test)]
@@ -178,5 +235,29 @@ mod tests {
         ] {
             assert_eq!(split(b), Split::Whole, "{:?}", String::from_utf8_lossy(b));
         }
+    }
+
+    #[test]
+    fn wire_round_trips() {
+        let h = SpoolHeader {
+            stream: "t".into(),
+            address: "/icc/llm/t".into(),
+            product: "llm".into(),
+            pin: None,
+            received_at_ms: 5,
+            offset_s: 28_800,
+            sha256: body_sha256(b"[1]"),
+        };
+        let w = to_wire(&h, b"[1,\n2]");
+        assert_eq!(from_wire(&w), Some((h, &b"[1,\n2]"[..])));
+        assert_eq!(from_wire(b"no newline"), None);
+        assert!(should_spool(
+            DEFAULT_THRESHOLD_BYTES + 1,
+            DEFAULT_THRESHOLD_BYTES
+        ));
+        assert!(!should_spool(
+            DEFAULT_THRESHOLD_BYTES,
+            DEFAULT_THRESHOLD_BYTES
+        ));
     }
 }

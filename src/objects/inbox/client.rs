@@ -65,6 +65,17 @@ impl Client {
         }
     }
 
+    /// Stores a big body as received (`icc_core::spool::to_wire`). Only `Ok` means it is
+    /// durable: `true` newly spooled, `false` already spooled before.
+    pub async fn spool(&self, wire: Vec<u8>) -> std::result::Result<bool, InboxError> {
+        let wire = js_sys::Uint8Array::from(wire.as_slice());
+        match self.call(InboxRoute::Spool, Some(wire.into())).await {
+            Ok(Answer { status: 200, body }) => Ok(body.contains("true")),
+            Ok(Answer { status: 507, .. }) => Err(InboxError::Full),
+            _ => Err(InboxError::Error),
+        }
+    }
+
     /// A page of receipts (held up to `req.wait_ms` when empty).
     pub async fn read(&self, req: &ReadRequest) -> Result<Answer> {
         let body =

@@ -20,6 +20,7 @@ mod redrive;
 mod retention;
 mod scheduler;
 mod schema;
+mod spool;
 mod stats;
 
 pub use client::{Client, InboxError};
@@ -124,6 +125,10 @@ impl Inbox {
             InboxRoute::DeadLetterAdd => self.dead_letter_add(&req.text().await?),
             InboxRoute::DeadLetters { after, limit } => self.dead_letters_page(after, limit),
             InboxRoute::Redeliver { seq } => self.redeliver(seq).await,
+            InboxRoute::Spool => {
+                let body = req.bytes().await?;
+                self.spool(body).await
+            }
         }
     }
 }

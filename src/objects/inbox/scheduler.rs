@@ -92,6 +92,7 @@ impl Inbox {
         match work {
             Work::Retention => self.retention().await,
             Work::Forward => self.forward().await,
+            Work::Spool => self.drain_spool().await,
         }
     }
 }

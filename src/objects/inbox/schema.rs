@@ -19,7 +19,8 @@ const SCHEMA_VERSION: &str = "schema_version";
 /// 2: the `schedule` table replaced the `alarm_armed` flag.
 /// 3: `quarantine_redrive` records when each quarantined item was redriven and its outcome.
 /// 4: the `dead_letters` table (delivery).
-const VERSION: i64 = 4;
+/// 5: the `spool` and `spool_pieces` tables.
+const VERSION: i64 = 5;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -77,6 +78,20 @@ const TABLES: &[&str] = &[
         last_error TEXT,
         first_attempt_at_ms INTEGER NOT NULL,
         last_attempt_at_ms INTEGER NOT NULL)",
+    // Version 5: spooled bodies (as received, in pieces) and their drain progress.
+    "CREATE TABLE IF NOT EXISTS spool (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL,
+        pin TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        header TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        next_idx INTEGER NOT NULL,
+        done INTEGER NOT NULL,
+        UNIQUE(address, pin, sha256))",
+    "CREATE TABLE IF NOT EXISTS spool_pieces (
+        sid INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sid, idx))",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.

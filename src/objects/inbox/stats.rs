@@ -96,6 +96,7 @@ impl Inbox {
                 )
             })
             .collect();
+        let (spool_pending, spool_bytes) = self.spool_stats()?;
         let mut body = json!({
             "types": types,
             "kv_answered": meta.int(Counter::KvAnswered.as_str())?,
@@ -107,6 +108,8 @@ impl Inbox {
             "db_bytes": sql.database_size(),
             "consumers": consumers,
             "waiters": self.waiters.waiting(),
+            "spool_pending": spool_pending,
+            "spool_bytes": spool_bytes,
         });
         if let (Some(b), Value::Object(d)) = (body.as_object_mut(), self.delivery_stats(head)?) {
             b.extend(d);
