@@ -86,6 +86,8 @@ pub enum InboxRoute {
     ConsumerDelete { name: String },
     /// `POST /count/{counter}`
     Count(Counter),
+    /// `GET /tail?after&type` with `Upgrade: websocket`: a live tail.
+    Tail(crate::tail::TailQuery),
 }
 
 impl InboxRoute {
@@ -95,6 +97,7 @@ impl InboxRoute {
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
+            InboxRoute::Tail(_) => Verb::Get,
             InboxRoute::ConsumerPut { .. } => Verb::Put,
             InboxRoute::ConsumerDelete { .. } => Verb::Delete,
         }
@@ -114,6 +117,7 @@ impl InboxRoute {
             | InboxRoute::ConsumerPut { name }
             | InboxRoute::ConsumerDelete { name } => format!("/consumers/{name}"),
             InboxRoute::Count(c) => format!("/count/{}", c.as_str()),
+            InboxRoute::Tail(q) => format!("/tail?{}", q.to_query()),
         }
     }
 
@@ -131,6 +135,7 @@ impl InboxRoute {
                 }
             }
             (Verb::Get, "/stats") => InboxRoute::Stats,
+            (Verb::Get, "/tail") => InboxRoute::Tail(crate::tail::TailQuery::parse(query).ok()?),
             (verb, p) => {
                 if let Some(name) = p.strip_prefix("/consumers/") {
                     if !is_consumer(name) {
@@ -291,6 +296,14 @@ mod tests {
             InboxRoute::ConsumerDelete { name: "x".into() },
             InboxRoute::Count(Counter::KvAnswered),
             InboxRoute::Count(Counter::KvWriteFailed),
+            InboxRoute::Tail(crate::tail::TailQuery {
+                after: Some(9),
+                types: vec!["LlmSmartCallReport".into(), "VoiceReportAiccs".into()],
+            }),
+            InboxRoute::Tail(crate::tail::TailQuery {
+                after: None,
+                types: vec![],
+            }),
         ];
         for r in routes {
             let printed = r.path();

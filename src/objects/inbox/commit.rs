@@ -50,6 +50,7 @@ impl Inbox {
             Ok(r) => {
                 if r.stored > 0 {
                     self.wake_waiters();
+                    self.tail_broadcast(r.head_seq);
                 }
                 self.after_write().await.map(|()| r)
             }
