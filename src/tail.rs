@@ -46,8 +46,8 @@ pub async fn open(
     }
     let inbox = Client::new(env, stream, &cfg.location_hint).map_err(|_| ApiError::Unavailable)?;
     let protocols = req.headers().get("sec-websocket-protocol").ok().flatten();
-    inbox
-        .tail(query, protocols.as_deref())
-        .await
-        .map_err(|_| ApiError::Unavailable)
+    inbox.tail(query, protocols.as_deref()).await.map_err(|e| {
+        worker::console_error!("tail could not be opened: {}", e);
+        ApiError::Unavailable
+    })
 }

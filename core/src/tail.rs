@@ -17,6 +17,10 @@ pub const PROTOCOL: &str = "icc-tail.v1";
 /// A client more than this many matching receipts behind is told to resume and is closed.
 pub const MAX_LAG: i64 = 1_000;
 
+/// The `sent_through` of a socket being closed (it is sent nothing more): the largest integer a
+/// socket attachment (a JavaScript number) holds exactly.
+pub const CLOSING: i64 = (1 << 53) - 1;
+
 /// Replay sends stored receipts in pages of at most this many.
 pub const REPLAY_PAGE: u32 = 100;
 

@@ -10,11 +10,12 @@ use icc_core::error::ApiError;
 use icc_core::inbox_protocol::Row;
 use icc_core::inbox_rules;
 use icc_core::tail::{
-    close_reply_code, is_lagging, lagged_frame, receipt_frame, TailQuery, TailState, MAX_LAG,
-    PROTOCOL, REPLAY_PAGE,
+    close_reply_code, is_lagging, lagged_frame, receipt_frame, TailQuery, TailState, CLOSING,
+    MAX_LAG, PROTOCOL, REPLAY_PAGE,
 };
 use serde::Deserialize;
-use worker::{Headers, Request, Response, Result, WebSocket, WebSocketPair};
+use std::time::Duration;
+use worker::{Delay, Headers, Request, Response, Result, WebSocket, WebSocketPair};
 
 /// The tag every tail socket is accepted with.
 const TAG: &str = "tail";
@@ -84,9 +85,14 @@ impl Inbox {
             }
             if sent >= MAX_LAG {
                 server.send_with_str(lagged_frame(state.sent_through))?;
-                server.close(Some(1000), Some("lagged"))?;
-                // Closed: live commits skip it.
-                state.sent_through = i64::MAX;
+                // A socket cannot be closed before its 101 is answered: closed right after.
+                let ws = server.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    Delay::from(Duration::from_millis(1)).await;
+                    let _ = ws.close(Some(1000), Some("lagged"));
+                });
+                // Closing: live commits skip it.
+                state.sent_through = CLOSING;
                 break;
             }
         }
@@ -124,7 +130,7 @@ impl Inbox {
                 let _ = ws.send_with_str(lagged_frame(state.sent_through));
                 let _ = ws.close(Some(1000), Some("lagged"));
                 let _ = ws.serialize_attachment(TailState {
-                    sent_through: i64::MAX,
+                    sent_through: CLOSING,
                     types: vec![],
                 });
                 continue;
