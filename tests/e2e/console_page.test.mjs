@@ -48,8 +48,9 @@ async function api(p) {
 /** A new tab that records every request, WebSocket and console error. */
 async function openPage() {
   const page = await context.newPage();
-  const seen = { requests: [], sockets: [], errors: [] };
+  const seen = { requests: [], sockets: [], errors: [], missing: [] };
   page.on("request", (r) => seen.requests.push(r.url()));
+  page.on("response", (r) => { if (r.status() === 404) seen.missing.push(new URL(r.url()).pathname); });
   page.on("websocket", (ws) => seen.sockets.push(ws.url()));
   page.on("console", (m) => { if (m.type() === "error") seen.errors.push(m.text()); });
   page.on("pageerror", (e) => seen.errors.push(String(e)));
@@ -94,8 +95,9 @@ test("a wrong token shows a clear message and no data", { skip }, async () => {
   assert.equal(await page.isVisible("#app"), false);
   assert.equal(await page.locator("#streams li").count(), 0);
   assert.equal(await page.evaluate(() => sessionStorage.length + localStorage.length), 0);
-  // The refused 401 is the only console error a browser reports here.
-  assert.deepEqual(seen.errors.filter((e) => !/401/.test(e)), []);
+  // The refused 401 is the only console error a browser reports here, besides the browser's own
+  // /favicon.ico request (the worker serves no icon).
+  assert.deepEqual(seen.errors.filter((e) => !/status of 401/.test(e) && !(/status of 404/.test(e) && seen.missing.every((p) => p === "/favicon.ico"))), []);
   assertSameOrigin(seen);
   await page.close();
 });
@@ -163,6 +165,7 @@ test("with the token: streams, counters matching /v1/stats, live receipts, redri
   await page.screenshot({ path: path.join(ROOT, "docs", "console.png"), fullPage: true });
 
   const unexpected = seen.errors.filter((e) => !/status of 404|status of 405/.test(e));
+  assert.ok(seen.missing.every((p) => p === "/favicon.ico" || /\/redrive$/.test(p)), seen.missing.join());
   assert.deepEqual(unexpected, [], "console errors");
   assertSameOrigin(seen);
   await page.close();
