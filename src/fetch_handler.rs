@@ -32,7 +32,9 @@ pub async fn handle(
         _ => return respond::error(&ApiError::Misconfigured),
     };
     let auth = req.headers().get("authorization")?;
-    if !bearer(auth.as_deref()).is_some_and(|t| tokens.accepts(t)) {
+    let protocol_token = crate::tail::protocol_token(&req, &route);
+    let presented = bearer(auth.as_deref()).or(protocol_token.as_deref());
+    if !presented.is_some_and(|t| tokens.accepts(t)) {
         return respond::error(&ApiError::Unauthorized);
     }
     let route = match route {
@@ -101,7 +103,10 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
             let seq = fetch_query::redeliver(query)?;
             (stream, Checked::Redeliver { seq })
         }
-        ApiRoute::Health | ApiRoute::Push { .. } => return Err(ApiError::NotFound),
+        ApiRoute::Tail { stream } => return crate::tail::open(req, env, cfg, &stream, query).await,
+        ApiRoute::Health | ApiRoute::Push { .. } | ApiRoute::Console { .. } => {
+            return Err(ApiError::NotFound)
+        }
     };
     stream_route(req, env, cfg, &stream, checked).await
 }

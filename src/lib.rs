@@ -2,6 +2,7 @@
 //! (`icc_core::route::ApiRoute`) to the push endpoint, the fetch API or the health check; hosts
 //! the Durable Objects under `objects/`.
 
+mod console_page;
 mod deadline;
 mod delivery;
 mod env_config;
@@ -11,6 +12,7 @@ mod objects;
 mod push_handler;
 mod redrive;
 mod respond;
+mod tail;
 
 pub use objects::directory::Directory;
 pub use objects::inbox::Inbox;
@@ -35,6 +37,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     // acked), on /v1 a JSON error.
     match route {
         Ok(ApiRoute::Health) => health(&env),
+        Ok(ApiRoute::Console { path }) => match console_page::asset(path) {
+            Some((body, content_type)) => {
+                console_page::serve(body, content_type, req.method() == worker::Method::Head)
+            }
+            None => respond::error(&ApiError::NotFound),
+        },
         Ok(route @ ApiRoute::Push { .. }) => {
             match push_handler::handle(req, &env, &ctx, route, arrived_ms).await {
                 Ok(r) => Ok(r),

@@ -104,6 +104,8 @@ pub enum InboxRoute {
     Redeliver { seq: Option<i64> },
     /// `POST /spool`: a big body stored as received (body: [`crate::spool::to_wire`]).
     Spool,
+    /// `GET /tail?after&type` with `Upgrade: websocket`: a live tail.
+    Tail(crate::tail::TailQuery),
 }
 
 impl InboxRoute {
@@ -121,6 +123,7 @@ impl InboxRoute {
             InboxRoute::Quarantine { .. } | InboxRoute::Stats | InboxRoute::ConsumerGet { .. } => {
                 Verb::Get
             }
+            InboxRoute::Tail(_) => Verb::Get,
             InboxRoute::ConsumerPut { .. } => Verb::Put,
             InboxRoute::ConsumerDelete { .. } => Verb::Delete,
         }
@@ -165,6 +168,7 @@ impl InboxRoute {
             InboxRoute::Redeliver { seq: None } => "/dead-letters/redeliver".to_owned(),
             InboxRoute::Redeliver { seq: Some(s) } => format!("/dead-letters/redeliver?seq={s}"),
             InboxRoute::Spool => "/spool".to_owned(),
+            InboxRoute::Tail(q) => format!("/tail?{}", q.to_query()),
         }
     }
 
@@ -220,6 +224,7 @@ impl InboxRoute {
                 };
                 InboxRoute::Redeliver { seq }
             }
+            (Verb::Get, "/tail") => InboxRoute::Tail(crate::tail::TailQuery::parse(query).ok()?),
             (verb, p) => {
                 if let Some(name) = p.strip_prefix("/consumers/") {
                     if !is_consumer(name) {
@@ -407,6 +412,14 @@ mod tests {
             InboxRoute::Redeliver { seq: None },
             InboxRoute::Redeliver { seq: Some(9) },
             InboxRoute::Spool,
+            InboxRoute::Tail(crate::tail::TailQuery {
+                after: Some(9),
+                types: vec!["LlmSmartCallReport".into(), "VoiceReportAiccs".into()],
+            }),
+            InboxRoute::Tail(crate::tail::TailQuery {
+                after: None,
+                types: vec![],
+            }),
         ];
         for r in routes {
             let printed = r.path();

@@ -32,6 +32,11 @@ pub enum ApiRoute {
     DeadLetters { stream: String },
     /// `POST /v1/streams/{stream}/dead-letters/redeliver`.
     Redeliver { stream: String },
+    /// `GET /v1/streams/{stream}/tail`, upgraded to a WebSocket.
+    Tail { stream: String },
+    /// `GET|HEAD /`, `/console/app.js`, `/console/app.css`: the console page, without auth (it
+    /// holds no data). `path` is the asset's path.
+    Console { path: &'static str },
     /// `GET|PUT|DELETE /v1/streams/{stream}/consumers/{name}`.
     Consumer {
         stream: String,
@@ -106,6 +111,14 @@ impl ApiRoute {
             return Self::fetch(method, path).map_err(Refusal::Fetch);
         }
         match path {
+            "/" | "/console/app.js" | "/console/app.css" => {
+                let path = match path {
+                    "/" => "/",
+                    "/console/app.js" => "/console/app.js",
+                    _ => "/console/app.css",
+                };
+                get_only(method, ApiRoute::Console { path }).map_err(Refusal::Public)
+            }
             "/healthz" if is_get(method) => Ok(ApiRoute::Health),
             "/healthz" => Err(Refusal::Public(ApiError::MethodNotAllowed { allow: GET })),
             _ => Err(Refusal::Public(ApiError::NotFound)),
@@ -115,7 +128,7 @@ impl ApiRoute {
     /// The credential this route needs.
     pub fn auth(&self) -> Auth {
         match self {
-            ApiRoute::Health => Auth::None,
+            ApiRoute::Health | ApiRoute::Console { .. } => Auth::None,
             ApiRoute::Push { .. } => Auth::Push,
             ApiRoute::Streams
             | ApiRoute::AllStats
@@ -126,6 +139,7 @@ impl ApiRoute {
             | ApiRoute::RedriveBulk { .. }
             | ApiRoute::DeadLetters { .. }
             | ApiRoute::Redeliver { .. }
+            | ApiRoute::Tail { .. }
             | ApiRoute::Consumer { .. } => Auth::Fetch,
         }
     }
@@ -173,6 +187,8 @@ impl ApiRoute {
                     ["dead-letters", "redeliver"] => {
                         Err(ApiError::MethodNotAllowed { allow: "POST" })
                     }
+                    ["tail"] if method == "GET" => Ok(ApiRoute::Tail { stream }),
+                    ["tail"] => Err(ApiError::MethodNotAllowed { allow: "GET" }),
                     ["consumers", name] => {
                         let op = match method {
                             "GET" => ConsumerOp::Get,
@@ -295,6 +311,17 @@ mod tests {
             );
         }
         assert_eq!(ok("GET", "/v1/stats").auth(), Auth::Fetch);
+        assert_eq!(
+            ok("GET", "/v1/streams/s/tail"),
+            ApiRoute::Tail {
+                stream: stream("s")
+            }
+        );
+        assert_eq!(ok("GET", "/v1/streams/s/tail").auth(), Auth::Fetch);
+        assert_eq!(
+            refused("HEAD", "/v1/streams/s/tail"),
+            Refusal::Fetch(ApiError::MethodNotAllowed { allow: "GET" })
+        );
     }
 
     #[test]
@@ -395,7 +422,23 @@ mod tests {
             refused("POST", "/healthz"),
             Refusal::Public(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
         );
-        for p in ["/", "/v1x", "/healthz/", "/iccx", "/v2/streams"] {
+        for p in ["/", "/console/app.js", "/console/app.css"] {
+            assert_eq!(ok("GET", p), ApiRoute::Console { path: p.into() });
+            assert_eq!(ok("GET", p).auth(), Auth::None);
+            assert_eq!(ok("HEAD", p), ApiRoute::Console { path: p.into() });
+            assert_eq!(
+                refused("POST", p),
+                Refusal::Public(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+            );
+        }
+        for p in [
+            "/console/",
+            "/console/x.js",
+            "/v1x",
+            "/healthz/",
+            "/iccx",
+            "/v2/streams",
+        ] {
             assert_eq!(
                 refused("GET", p),
                 Refusal::Public(ApiError::NotFound),

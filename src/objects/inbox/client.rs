@@ -163,6 +163,22 @@ impl Client {
             .await
     }
 
+    /// Opens a live tail: the inbox's `101` answer with the socket, or its refusal.
+    pub async fn tail(
+        &self,
+        query: icc_core::tail::TailQuery,
+        protocols: Option<&str>,
+    ) -> Result<worker::Response> {
+        let url = format!("https://inbox{}", InboxRoute::Tail(query).path());
+        let req = worker::Request::new(&url, worker::Method::Get)?;
+        req.headers().set("upgrade", "websocket")?;
+        req.headers().set(STREAM_HEADER, &self.stream)?;
+        if let Some(p) = protocols {
+            req.headers().set("sec-websocket-protocol", p)?;
+        }
+        self.stub.fetch_with_request(req).await
+    }
+
     /// Adds one to a counter kept in the inbox.
     pub async fn count(&self, counter: Counter) -> Result<()> {
         self.call(InboxRoute::Count(counter), None)

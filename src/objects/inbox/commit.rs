@@ -51,6 +51,7 @@ impl Inbox {
                 if r.stored > 0 {
                     self.wake_waiters();
                     self.arm_forward().await;
+                    self.tail_broadcast(r.head_seq);
                 }
                 self.after_write().await.map(|()| r)
             }

@@ -22,6 +22,7 @@ mod scheduler;
 mod schema;
 mod spool;
 mod stats;
+mod tail;
 
 pub use client::{Client, InboxError};
 pub use delivery::QUEUE_BINDING;
@@ -36,6 +37,7 @@ use icc_core::object_route::{InboxRoute, STREAM_HEADER};
 use icc_core::schedule::Work;
 use worker::{
     durable_object, Date, DurableObject, Env, Request, Response, Result, SqlStorage, State,
+    WebSocket, WebSocketIncomingMessage,
 };
 
 #[durable_object]
@@ -129,6 +131,7 @@ impl Inbox {
                 let body = req.bytes().await?;
                 self.spool(body).await
             }
+            InboxRoute::Tail(query) => self.tail_open(&req, query),
         }
     }
 }
@@ -157,5 +160,26 @@ impl DurableObject for Inbox {
     async fn alarm(&self) -> Result<Response> {
         self.run_due().await?;
         Response::ok("scheduled work done")
+    }
+
+    async fn websocket_message(&self, _ws: WebSocket, _m: WebSocketIncomingMessage) -> Result<()> {
+        self.tail_message();
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _r: String,
+        _c: bool,
+    ) -> Result<()> {
+        self.tail_closed(&ws, code);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.tail_closed(&ws, 1011);
+        Ok(())
     }
 }
