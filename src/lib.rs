@@ -6,6 +6,7 @@ mod deadline;
 mod env_config;
 mod fast_path;
 mod fetch_handler;
+mod native_digest;
 mod objects;
 mod push_handler;
 mod respond;
