@@ -7,7 +7,7 @@
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -127,7 +127,17 @@ function machineInfo() {
   };
 }
 
-const buildRunning = () => spawnSync("pgrep", ["-f", "worker-build|wasm-opt|wasm-bindgen "]).status === 0;
+/** A build of this checkout is running (builds of other checkouts cannot change build/). */
+const buildRunning = () => {
+  const out = spawnSync("pgrep", ["-f", "worker-build|wasm-opt|wasm-bindgen "], { encoding: "utf8" });
+  return (out.stdout || "").split("\n").filter(Boolean).some((pid) => {
+    try {
+      return readlinkSync(`/proc/${pid}/cwd`) === path.resolve(ROOT);
+    } catch {
+      return false;
+    }
+  });
+};
 
 /** Custom sections (names, producers, debug info) of a wasm module: they ship but never run. */
 function wasmSections(wasm) {

@@ -8,6 +8,7 @@ mod delivery;
 mod env_config;
 mod fast_path;
 mod fetch_handler;
+mod native_digest;
 mod objects;
 mod push_handler;
 mod redrive;

@@ -92,20 +92,43 @@ pub async fn handle(
         }
     };
 
-    let kv_key = push::fast_path_key(addr.product, addr.app.as_deref(), pin, &body);
-    if cfg.kv_fast_path {
-        if let Some(committed_ms) = crate::fast_path::lookup(env, &kv_key, cfg.kv_budget_ms).await {
-            if committed_ms + cfg.retention_ms as i64 > Date::now().as_millis() as i64 {
-                let inbox_later = inbox.clone();
-                ctx.wait_until(async move {
-                    let _ = inbox_later.count(Counter::KvAnswered).await;
-                });
-                return respond::icc(IccAnswer::Success);
+    let kv_key = fast_path_key(&addr, pin, &body).await;
+    let spooling = spool::should_spool(body.len(), cfg.spool_threshold_bytes);
+    // The KV read is started, then the push is planned while it is in flight; a hit drops the plan.
+    let (plan, remembered) = {
+        let lookup = async {
+            if cfg.kv_fast_path {
+                crate::fast_path::lookup(env, &kv_key, cfg.kv_budget_ms).await
+            } else {
+                None
             }
+        };
+        futures::pin_mut!(lookup);
+        let started = futures::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(lookup.as_mut(), cx))
+        })
+        .await;
+        // A body over the spool threshold is not planned here: it is stored as received.
+        let plan = (!spooling).then(|| push::plan(&body, &arrival));
+        let remembered = match started {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => lookup.await,
+        };
+        (plan, remembered)
+    };
+    if let Some(committed_ms) = remembered {
+        if committed_ms + cfg.retention_ms as i64 > Date::now().as_millis() as i64 {
+            drop(plan);
+            let inbox_later = inbox.clone();
+            ctx.wait_until(async move {
+                let _ = inbox_later.count(Counter::KvAnswered).await;
+            });
+            return respond::icc(IccAnswer::Success);
         }
     }
 
-    if spool::should_spool(body.len(), cfg.spool_threshold_bytes) {
+    let Some(plan) = plan else {
+        // A body over SPOOL_THRESHOLD_BYTES is stored as received and drained by the inbox.
         let header = SpoolHeader {
             stream: addr.stream().to_owned(),
             address: address.clone(),
@@ -152,9 +175,7 @@ pub async fn handle(
             bytes
         );
         return respond::icc(code);
-    }
-
-    let plan = push::plan(&body, &arrival);
+    };
     drop(body); // the plan owns copies of what it needs
     let (rows, quarantined) = (plan.rows.len(), plan.quarantine.len());
     let commit_inbox = inbox.clone();
@@ -210,6 +231,17 @@ pub async fn handle(
             );
             respond::icc(code)
         }
+    }
+}
+
+/// The KV fast-path key of `body` (`push::fast_path_key`), hashed by the runtime's native
+/// SHA-256 when it has one.
+async fn fast_path_key(addr: &PushAddress, pin: TypePin, body: &[u8]) -> String {
+    let (product, app) = (addr.product, addr.app.as_deref());
+    let prefix = push::fast_path_key_prefix(product, app, pin);
+    match crate::native_digest::sha256(&prefix, body).await {
+        Some(digest) => push::fast_path_key_from_digest(&digest),
+        None => push::fast_path_key(product, app, pin, body),
     }
 }
 

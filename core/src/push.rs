@@ -186,17 +186,31 @@ impl BodyReader {
 pub fn fast_path_key(product: Product, app: Option<&str>, pin: TypePin, body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
+    h.update(fast_path_key_prefix(product, app, pin));
+    h.update(body);
+    fast_path_key_from_digest(&h.finalize())
+}
+
+/// The bytes hashed before the body in [`fast_path_key`] (each part length-prefixed), so that a
+/// host with a native SHA-256 can hash `prefix ‖ body` itself and get the same key from
+/// [`fast_path_key_from_digest`].
+pub fn fast_path_key_prefix(product: Product, app: Option<&str>, pin: TypePin) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
     for part in [
         product.as_str(),
         app.unwrap_or(""),
         pin.as_str(),
         &PARSER_VERSION.to_string(),
     ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
     }
-    h.update(body);
-    format!("push:{}", hex::encode(h.finalize()))
+    out
+}
+
+/// The KV key for a SHA-256 digest of `prefix ‖ body`.
+pub fn fast_path_key_from_digest(digest: &[u8]) -> String {
+    format!("push:{}", hex::encode(digest))
 }
 
 /// Maximum body bytes kept by the `too_large` stub.
@@ -205,6 +219,27 @@ pub const TOO_LARGE_HEAD_BYTES: usize = 64 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_path_key_from_prefix_and_digest_is_the_same_key() {
+        use sha2::{Digest, Sha256};
+        let body = br#"[{"a":1}]"#;
+        for app in [None, Some("shop")] {
+            let pin = TypePin::parse(Product::Llm, None).unwrap();
+            let mut h = Sha256::new();
+            h.update(fast_path_key_prefix(Product::Llm, app, pin));
+            h.update(body);
+            assert_eq!(
+                fast_path_key_from_digest(&h.finalize()),
+                fast_path_key(Product::Llm, app, pin, body)
+            );
+        }
+        let pin = TypePin::parse(Product::Llm, None).unwrap();
+        assert_ne!(
+            fast_path_key(Product::Llm, None, pin, body),
+            fast_path_key(Product::Llm, Some(""), pin, b"[]")
+        );
+    }
 
     fn read(max: usize, content_length: Option<&str>, chunks: &[&[u8]]) -> (BodyRead, usize) {
         let mut r = BodyReader::new(max, content_length);

@@ -423,9 +423,9 @@ mod tests {
             Refusal::Public(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
         );
         for p in ["/", "/console/app.js", "/console/app.css"] {
-            assert_eq!(ok("GET", p), ApiRoute::Console { path: p.into() });
+            assert_eq!(ok("GET", p), ApiRoute::Console { path: p });
             assert_eq!(ok("GET", p).auth(), Auth::None);
-            assert_eq!(ok("HEAD", p), ApiRoute::Console { path: p.into() });
+            assert_eq!(ok("HEAD", p), ApiRoute::Console { path: p });
             assert_eq!(
                 refused("POST", p),
                 Refusal::Public(ApiError::MethodNotAllowed { allow: "GET, HEAD" })

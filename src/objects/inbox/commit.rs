@@ -22,12 +22,13 @@ struct KnownRow {
     hash: String,
 }
 
-/// A row the insert reported as new.
+/// The rows this commit inserted, per type (one row per type, not per receipt).
 #[derive(Deserialize)]
 struct InsertedRow {
-    seq: f64,
     #[serde(rename = "type")]
     message_type: String,
+    n: f64,
+    top: f64,
 }
 
 impl Inbox {
@@ -102,6 +103,8 @@ impl Inbox {
         let mut tally = Tally::default();
         let mut conflicts: Vec<QuarantineItem> = Vec::new();
         let mut head = self.head_seq()?;
+        // Rows inserted below get a `seq` above the table's AUTOINCREMENT counter as it is now.
+        let mut inserted_above: Option<i64> = None;
         let mut outcome_of = outcomes.iter().copied();
         for (chunk, keys) in wire.header.chunks.iter().zip(chunks) {
             let chunk_text = wire.chunk_text(chunk).unwrap_or_default();
@@ -123,28 +126,45 @@ impl Inbox {
             if insert_idx.is_empty() {
                 continue;
             }
+            if inserted_above.is_none() {
+                inserted_above = Some(schema::scalar(
+                    sql,
+                    "SELECT seq AS v FROM sqlite_sequence WHERE name = 'receipts'",
+                    vec![],
+                )?);
+            }
             let idx = serde_json::to_string(&insert_idx).map_err(sql_err)?;
-            let inserted: Vec<InsertedRow> = sql
-                .exec(
-                    // The chunk's text is bound once as a blob; each row's norm and raw are
-                    // byte ranges of it (substr on a blob counts bytes, from 1).
-                    "INSERT INTO receipts(id, type, call_id, hash, received_at_ms, norm, raw)
+            sql.exec(
+                // The chunk's text is bound once as a blob; each row's norm and raw are
+                // byte ranges of it (substr on a blob counts bytes, from 1).
+                "INSERT INTO receipts(id, type, call_id, hash, received_at_ms, norm, raw)
                      SELECT value->>'id', value->>'type', value->>'call_id', value->>'hash', ?2,
                             CAST(substr(?4, (value->>'norm_at') + 1, value->>'norm_len') AS TEXT),
                             CAST(substr(?4, (value->>'raw_at') + 1, value->>'raw_len') AS TEXT)
                      FROM json_each(?1) WHERE key IN (SELECT value FROM json_each(?3)) ORDER BY key
-                     ON CONFLICT(id) DO NOTHING RETURNING seq, type",
-                    vec![
-                        text(chunk.rows.get()),
-                        int(wire.header.received_at_ms),
-                        text(&idx),
-                        SqlStorageValue::from(chunk_text.to_vec()),
-                    ],
+                     ON CONFLICT(id) DO NOTHING",
+                vec![
+                    text(chunk.rows.get()),
+                    int(wire.header.received_at_ms),
+                    text(&idx),
+                    SqlStorageValue::from(chunk_text.to_vec()),
+                ],
+            )?;
+        }
+        if let Some(above) = inserted_above {
+            // What was inserted, counted per type in SQLite: no row crosses into wasm.
+            let inserted: Vec<InsertedRow> = sql
+                .exec(
+                    "SELECT type, COUNT(*) AS n, MAX(seq) AS top FROM receipts WHERE seq > ?
+                     GROUP BY type",
+                    vec![int(above)],
                 )?
                 .to_array()?;
             for r in inserted {
-                head = head.max(r.seq as i64);
-                tally.inserted(&r.message_type);
+                head = head.max(r.top as i64);
+                for _ in 0..r.n as i64 {
+                    tally.inserted(&r.message_type);
+                }
             }
         }
         for item in wire.header.quarantine.iter().chain(conflicts.iter()) {
