@@ -82,7 +82,7 @@ mod tests {
             parse(&unwritten_receipts(0).expect("page")),
             json!({"receipts":[],"next_after":0,"head_seq":0,"oldest_seq":0,"has_more":false})
         );
-        assert_eq!(unwritten_receipts(1).map_err(|e| e.status), Err(409));
+        assert_eq!(unwritten_receipts(1).map_err(|e| e.status()), Err(409));
         assert_eq!(
             parse(&unwritten_quarantine(4)),
             json!({"items":[],"next_after":4,"has_more":false})

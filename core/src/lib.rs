@@ -32,6 +32,7 @@ pub mod mns;
 pub mod normalize;
 pub mod object_route;
 pub mod push;
+pub mod recording_archive;
 pub mod recording_url;
 pub mod route;
 pub mod schedule;

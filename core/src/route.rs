@@ -24,6 +24,8 @@ pub enum ApiRoute {
     Quarantine { stream: String },
     /// `GET /v1/streams/{stream}/stats`.
     StreamStats { stream: String },
+    /// `GET /v1/streams/{stream}/receipts/{id}/recording`: the archived recording file.
+    Recording { stream: String, id: String },
     /// `GET|PUT|DELETE /v1/streams/{stream}/consumers/{name}`.
     Consumer {
         stream: String,
@@ -106,7 +108,8 @@ impl ApiRoute {
             | ApiRoute::Receipts { .. }
             | ApiRoute::Quarantine { .. }
             | ApiRoute::StreamStats { .. }
-            | ApiRoute::Consumer { .. } => Auth::Fetch,
+            | ApiRoute::Consumer { .. }
+            | ApiRoute::Recording { .. } => Auth::Fetch,
         }
     }
 
@@ -139,6 +142,13 @@ impl ApiRoute {
                     ["receipts"] => get_only(method, ApiRoute::Receipts { stream }),
                     ["quarantine"] => get_only(method, ApiRoute::Quarantine { stream }),
                     ["stats"] => get_only(method, ApiRoute::StreamStats { stream }),
+                    ["receipts", id, "recording"] => get_only(
+                        method,
+                        ApiRoute::Recording {
+                            stream,
+                            id: (*id).to_owned(),
+                        },
+                    ),
                     ["consumers", name] => {
                         let op = match method {
                             "GET" => ConsumerOp::Get,
@@ -317,5 +327,27 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn recording_route() {
+        assert_eq!(
+            ok(
+                "GET",
+                "/v1/streams/default/receipts/LlmSmartCallRecord:ab/recording"
+            ),
+            ApiRoute::Recording {
+                stream: stream("default"),
+                id: "LlmSmartCallRecord:ab".into()
+            }
+        );
+        assert_eq!(
+            refused("POST", "/v1/streams/default/receipts/x/recording"),
+            Refusal::Fetch(ApiError::MethodNotAllowed { allow: GET })
+        );
+        assert_eq!(
+            refused("GET", "/v1/streams/default/receipts/x/other"),
+            Refusal::Fetch(ApiError::NotFound)
+        );
     }
 }

@@ -10,15 +10,18 @@
 pub enum Work {
     /// Remove receipts and quarantine older than the retention window.
     Retention,
+    /// Download pending recordings into R2 (`recording_archive`).
+    Archive,
 }
 
 impl Work {
-    pub const ALL: [Work; 1] = [Work::Retention];
+    pub const ALL: [Work; 2] = [Work::Retention, Work::Archive];
 
     /// The name kept in the schedule table.
     pub fn as_str(self) -> &'static str {
         match self {
             Work::Retention => "retention",
+            Work::Archive => "archive",
         }
     }
 
@@ -81,7 +84,7 @@ mod tests {
         for w in Work::ALL {
             assert_eq!(Work::parse(w.as_str()), Some(w));
         }
-        assert_eq!(Work::parse("archive"), None);
+        assert_eq!(Work::parse("someday"), None);
     }
 
     #[test]
