@@ -85,6 +85,10 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
             fetch_query::no_parameters(query)?;
             (stream, Checked::Consumer { name, op })
         }
+        ApiRoute::Recording { stream, id } => {
+            fetch_query::no_parameters(query)?;
+            return crate::recording_download::answer(&req, env, &stream, &id).await;
+        }
         ApiRoute::Health | ApiRoute::Push { .. } => return Err(ApiError::NotFound),
     };
     stream_route(req, env, cfg, &stream, checked).await

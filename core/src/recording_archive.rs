@@ -191,8 +191,8 @@ impl StreamHasher {
     pub fn size(&self) -> u64 {
         self.size
     }
-    pub fn finish(self) -> String {
-        hex::encode(self.hash.finalize())
+    pub fn finish(&self) -> String {
+        hex::encode(self.hash.clone().finalize())
     }
 }
 

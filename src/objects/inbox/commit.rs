@@ -50,6 +50,7 @@ impl Inbox {
             Ok(r) => {
                 if r.stored > 0 {
                     self.wake_waiters();
+                    self.archive_soon().await;
                 }
                 self.after_write().await.map(|()| r)
             }
@@ -100,6 +101,7 @@ impl Inbox {
         let mut tally = Tally::default();
         let mut conflicts: Vec<QuarantineItem> = Vec::new();
         let mut head = self.head_seq()?;
+        let head_before = head;
         let mut outcome_of = outcomes.iter().copied();
         for (chunk, keys) in wire.header.chunks.iter().zip(chunks) {
             let chunk_text = wire.chunk_text(chunk).unwrap_or_default();
@@ -149,6 +151,7 @@ impl Inbox {
             let kept = self.quarantine_insert(sql, item, wire.header.received_at_ms)?;
             tally.quarantined(item, kept);
         }
+        self.add_archive_jobs(sql, head_before, wire.header.received_at_ms)?;
         let (types, result) = tally.finish(head);
         self.add_type_counts(sql, &types, wire.header.received_at_ms)?;
         self.meta().set_int(schema::HEAD_SEQ, head)?;

@@ -17,7 +17,8 @@ pub const REGISTERED: &str = "registered";
 const SCHEMA_VERSION: &str = "schema_version";
 
 /// 2: the `schedule` table replaced the `alarm_armed` flag.
-const VERSION: i64 = 2;
+/// 3: the `recordings` table (archive jobs).
+const VERSION: i64 = 3;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -62,6 +63,18 @@ const TABLES: &[&str] = &[
        SELECT 'retention', 0 FROM meta WHERE k = 'alarm_armed' AND v = 1
        ON CONFLICT(kind) DO NOTHING",
     "DELETE FROM meta WHERE k = 'alarm_armed'",
+    // Version 3: one recording archive job per receipt with a recording_url (archive.rs).
+    "CREATE TABLE IF NOT EXISTS recordings (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL,
+        next_at_ms INTEGER NOT NULL,
+        size INTEGER,
+        sha256 TEXT,
+        archived_at_ms INTEGER,
+        last_error TEXT)",
+    "CREATE INDEX IF NOT EXISTS recordings_due ON recordings(status, next_at_ms)",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.

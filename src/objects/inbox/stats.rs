@@ -96,7 +96,7 @@ impl Inbox {
                 )
             })
             .collect();
-        let body = json!({
+        let mut body = json!({
             "types": types,
             "kv_answered": meta.int(Counter::KvAnswered.as_str())?,
             "kv_write_failed": meta.int(Counter::KvWriteFailed.as_str())?,
@@ -108,6 +108,9 @@ impl Inbox {
             "consumers": consumers,
             "waiters": self.waiters.waiting(),
         });
+        if let (Value::Object(b), Value::Object(r)) = (&mut body, self.recording_stats()?) {
+            b.extend(r);
+        }
         respond::json(200, body.to_string())
     }
 }
