@@ -26,7 +26,11 @@ pub async fn answer(
     let Ok(bucket) = env.bucket(BUCKET) else {
         return Err(not_archived());
     };
-    let key = object_key(stream, id);
+    // The id arrives as written in the path (`:` may be percent-encoded).
+    let id: String = js_sys::decode_uri_component(id)
+        .map(String::from)
+        .map_err(|_| ApiError::bad("receipt id is not valid percent-encoding"))?;
+    let key = object_key(stream, &id);
     let Some(head) = bucket.head(key.clone()).await.map_err(unexpected)? else {
         return Err(not_archived());
     };
