@@ -5,7 +5,7 @@
 use icc_core::error::ApiError;
 use icc_core::recording_archive::{parse_range, RangeAsk};
 use icc_core::recording_url::object_key;
-use worker::{Env, Range, Request, Response};
+use worker::{Env, Headers, Range, Request, Response};
 
 const BUCKET: &str = "RECORDINGS";
 
@@ -61,9 +61,10 @@ pub async fn answer(
     let Some(body) = object.body() else {
         return Err(not_archived());
     };
-    let stream = body.stream().map_err(unexpected)?;
-    let resp = Response::from_stream(stream).map_err(unexpected)?;
-    let headers = resp.headers().clone();
+    // R2's own body stream: the runtime knows its length and sends Content-Length.
+    let resp = Response::from_body(body.response_body().map_err(unexpected)?)
+        .map_err(unexpected)?;
+    let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(unexpected);
     set("content-type", &content_type)?;
     set("etag", &etag)?;
@@ -78,5 +79,5 @@ pub async fn answer(
         }
         None => set("content-length", &size.to_string())?,
     }
-    Ok(resp.with_status(status))
+    Ok(resp.with_headers(headers).with_status(status))
 }
