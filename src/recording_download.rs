@@ -62,8 +62,8 @@ pub async fn answer(
         return Err(not_archived());
     };
     // R2's own body stream: the runtime knows its length and sends Content-Length.
-    let resp = Response::from_body(body.response_body().map_err(unexpected)?)
-        .map_err(unexpected)?;
+    let resp =
+        Response::from_body(body.response_body().map_err(unexpected)?).map_err(unexpected)?;
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(unexpected);
     set("content-type", &content_type)?;
