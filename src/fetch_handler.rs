@@ -107,6 +107,10 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
         ApiRoute::Health | ApiRoute::Push { .. } | ApiRoute::Console { .. } => {
             return Err(ApiError::NotFound)
         }
+        ApiRoute::Recording { stream, id } => {
+            fetch_query::no_parameters(query)?;
+            return crate::recording_download::answer(&req, env, &stream, &id).await;
+        }
     };
     stream_route(req, env, cfg, &stream, checked).await
 }

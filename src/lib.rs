@@ -11,6 +11,7 @@ mod fetch_handler;
 mod native_digest;
 mod objects;
 mod push_handler;
+mod recording_download;
 mod redrive;
 mod respond;
 mod tail;
@@ -113,7 +114,13 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 fn health(env: &Env) -> Result<Response> {
-    let problems = env_config::load(env).problems();
+    let mut problems = env_config::load(env).problems();
+    problems.extend(
+        icc_core::recording_archive::ArchiveConfig::from_lookup(&|n: &str| {
+            env.var(n).ok().map(|v| v.to_string())
+        })
+        .health_problems(env.bucket("RECORDINGS").is_ok()),
+    );
     if problems.is_empty() {
         respond::json(200, r#"{"ok":true}"#.to_owned())
     } else {

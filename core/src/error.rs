@@ -51,6 +51,12 @@ pub enum ApiError {
     /// 503: the inbox did not answer, failed or was not ready. Retry.
     #[error("temporarily unavailable; retry")]
     Unavailable,
+    /// 404: the receipt's recording is not archived (its status, or `none` without a job).
+    #[error("recording not archived (status: {state})")]
+    RecordingNotArchived { state: String },
+    /// 416: a `Range` outside the file.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable,
     /// 507 (between the Worker and the inbox only): the inbox's storage is full.
     #[error("storage is full")]
     StorageFull,
@@ -67,6 +73,8 @@ impl ApiError {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::NotFound | ApiError::NoSuchStream | ApiError::NoSuchItem => 404,
+            ApiError::RecordingNotArchived { .. } => 404,
+            ApiError::RangeNotSatisfiable => 416,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::CursorAhead { .. } | ApiError::TooManyConsumers { .. } => 409,
             ApiError::Incomplete => 409,
@@ -84,6 +92,8 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound | ApiError::NoSuchStream | ApiError::NoSuchItem => "not_found",
             ApiError::Incomplete => "incomplete",
+            ApiError::RecordingNotArchived { .. } => "not_found",
+            ApiError::RangeNotSatisfiable => "range_not_satisfiable",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::CursorAhead { .. } => "cursor_ahead",
             ApiError::TooManyConsumers { .. } => "too_many_consumers",

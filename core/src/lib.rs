@@ -33,6 +33,7 @@ pub mod mns;
 pub mod normalize;
 pub mod object_route;
 pub mod push;
+pub mod recording_archive;
 pub mod recording_url;
 pub mod redrive;
 pub mod route;

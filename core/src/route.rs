@@ -37,6 +37,8 @@ pub enum ApiRoute {
     /// `GET|HEAD /`, `/console/app.js`, `/console/app.css`: the console page, without auth (it
     /// holds no data). `path` is the asset's path.
     Console { path: &'static str },
+    /// `GET /v1/streams/{stream}/receipts/{id}/recording`: the archived recording file.
+    Recording { stream: String, id: String },
     /// `GET|PUT|DELETE /v1/streams/{stream}/consumers/{name}`.
     Consumer {
         stream: String,
@@ -141,6 +143,7 @@ impl ApiRoute {
             | ApiRoute::Redeliver { .. }
             | ApiRoute::Tail { .. }
             | ApiRoute::Consumer { .. } => Auth::Fetch,
+            ApiRoute::Recording { .. } => Auth::Fetch,
         }
     }
 
@@ -189,6 +192,13 @@ impl ApiRoute {
                     }
                     ["tail"] if method == "GET" => Ok(ApiRoute::Tail { stream }),
                     ["tail"] => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+                    ["receipts", id, "recording"] => get_only(
+                        method,
+                        ApiRoute::Recording {
+                            stream,
+                            id: (*id).to_owned(),
+                        },
+                    ),
                     ["consumers", name] => {
                         let op = match method {
                             "GET" => ConsumerOp::Get,
@@ -445,5 +455,27 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn recording_route() {
+        assert_eq!(
+            ok(
+                "GET",
+                "/v1/streams/default/receipts/LlmSmartCallRecord:ab/recording"
+            ),
+            ApiRoute::Recording {
+                stream: stream("default"),
+                id: "LlmSmartCallRecord:ab".into()
+            }
+        );
+        assert_eq!(
+            refused("POST", "/v1/streams/default/receipts/x/recording"),
+            Refusal::Fetch(ApiError::MethodNotAllowed { allow: GET })
+        );
+        assert_eq!(
+            refused("GET", "/v1/streams/default/receipts/x/other"),
+            Refusal::Fetch(ApiError::NotFound)
+        );
     }
 }

@@ -14,10 +14,12 @@ pub enum Work {
     Forward,
     /// Drain spooled bodies in bounded chunks.
     Spool,
+    /// Download pending recordings into R2 (`recording_archive`).
+    Archive,
 }
 
 impl Work {
-    pub const ALL: [Work; 3] = [Work::Retention, Work::Forward, Work::Spool];
+    pub const ALL: [Work; 4] = [Work::Retention, Work::Forward, Work::Spool, Work::Archive];
 
     /// The name kept in the schedule table.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +27,7 @@ impl Work {
             Work::Retention => "retention",
             Work::Forward => "forward",
             Work::Spool => "spool",
+            Work::Archive => "archive",
         }
     }
 
@@ -87,7 +90,7 @@ mod tests {
         for w in Work::ALL {
             assert_eq!(Work::parse(w.as_str()), Some(w));
         }
-        assert_eq!(Work::parse("archive"), None);
+        assert_eq!(Work::parse("someday"), None);
     }
 
     #[test]

@@ -192,6 +192,12 @@ export async function startWorker(overrides = {}) {
   return boot(mainWorkerOptions(bindings, { className: "Inbox", useSQLite: true }));
 }
 
+/** Starts the built worker with extra Miniflare options (e.g. `r2Buckets`) merged in. */
+export async function startWorkerWith(extra, overrides = {}) {
+  const bindings = cleanBindings(overrides);
+  return boot({ ...mainWorkerOptions(bindings, { className: "Inbox", useSQLite: true }), ...extra });
+}
+
 /**
  * Starts the built worker with INBOX bound to a failing inline JS Durable Object.
  * mode: "throw" (fetch throws), 500 (answers 500), "slow" (sleeps 2 s, then answers 200),

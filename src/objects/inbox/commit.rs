@@ -53,6 +53,7 @@ impl Inbox {
                     self.wake_waiters();
                     self.arm_forward().await;
                     self.tail_broadcast(r.head_seq);
+                    self.archive_soon().await;
                 }
                 self.after_write().await.map(|()| r)
             }
@@ -105,6 +106,7 @@ impl Inbox {
         let mut head = self.head_seq()?;
         // Rows inserted below get a `seq` above the table's AUTOINCREMENT counter as it is now.
         let mut inserted_above: Option<i64> = None;
+        let head_before = head;
         let mut outcome_of = outcomes.iter().copied();
         for (chunk, keys) in wire.header.chunks.iter().zip(chunks) {
             let chunk_text = wire.chunk_text(chunk).unwrap_or_default();
@@ -171,6 +173,7 @@ impl Inbox {
             let kept = self.quarantine_insert(sql, item, wire.header.received_at_ms)?;
             tally.quarantined(item, kept);
         }
+        self.add_archive_jobs(sql, head_before, wire.header.received_at_ms)?;
         let (types, result) = tally.finish(head);
         self.add_type_counts(sql, &types, wire.header.received_at_ms)?;
         self.meta().set_int(schema::HEAD_SEQ, head)?;

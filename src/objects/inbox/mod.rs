@@ -10,6 +10,7 @@
 //!
 //! Routes: [`icc_core::object_route::InboxRoute`].
 
+mod archive;
 mod client;
 mod commit;
 mod consumers;

@@ -19,6 +19,7 @@ use worker::{Date, Delay, Response, Result};
 #[derive(Deserialize)]
 struct ReceiptRow {
     seq: f64,
+    id: String,
     norm: String,
     raw: String,
 }
@@ -41,7 +42,7 @@ impl Inbox {
 
     /// One page; `None` when nothing matched.
     fn page(&self, req: &ReadRequest, after: i64) -> Result<Option<Page>> {
-        let mut q = String::from("SELECT seq, norm, raw FROM receipts WHERE seq > ?1");
+        let mut q = String::from("SELECT seq, id, norm, raw FROM receipts WHERE seq > ?1");
         let mut binds = vec![int(after)];
         if !req.types.is_empty() {
             q.push_str(" AND type IN (SELECT value FROM json_each(?2))");
@@ -57,11 +58,16 @@ impl Inbox {
         if rows.is_empty() {
             return Ok(None);
         }
+        let recordings =
+            self.recordings_of(&rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
         let mut out = String::from("[");
         let mut last = after;
         let mut cut = false;
         for (n, r) in rows.iter().enumerate() {
-            let item = Row::assemble(&r.norm, r.seq as i64, &r.raw);
+            let mut item = Row::assemble(&r.norm, r.seq as i64, &r.raw);
+            if let Some(rec) = recordings.get(&r.id) {
+                item = icc_core::recording_archive::with_recording(&item, rec);
+            }
             if n > 0 && out.len() + item.len() > inbox_rules::PAGE_MAX_BYTES {
                 cut = true;
                 break;

@@ -23,7 +23,7 @@ fn now_ms() -> i64 {
 }
 
 impl Inbox {
-    fn schedule_table(&self) -> Result<Vec<Due>> {
+    pub(super) fn schedule_table(&self) -> Result<Vec<Due>> {
         let rows: Vec<DueRow> = self
             .sql()
             .exec("SELECT kind, due_at_ms FROM schedule", None)?
@@ -37,7 +37,7 @@ impl Inbox {
             .collect())
     }
 
-    fn set_due(&self, work: Work, at_ms: Option<i64>) -> Result<()> {
+    pub(super) fn set_due(&self, work: Work, at_ms: Option<i64>) -> Result<()> {
         match at_ms {
             Some(at) => self.sql().exec(
                 "INSERT INTO schedule(kind, due_at_ms) VALUES (?, ?)
@@ -53,7 +53,7 @@ impl Inbox {
     }
 
     /// Arms the alarm at the earliest due time (or clears it when nothing is due).
-    async fn arm(&self, table: &[Due]) -> Result<()> {
+    pub(super) async fn arm(&self, table: &[Due]) -> Result<()> {
         let storage = self.state.storage();
         match schedule::earliest(table) {
             Some(at) => storage.set_alarm((at - now_ms()).max(0)).await,
@@ -93,6 +93,7 @@ impl Inbox {
             Work::Retention => self.retention().await,
             Work::Forward => self.forward().await,
             Work::Spool => self.drain_spool().await,
+            Work::Archive => self.archive().await,
         }
     }
 }

@@ -20,7 +20,8 @@ const SCHEMA_VERSION: &str = "schema_version";
 /// 3: `quarantine_redrive` records when each quarantined item was redriven and its outcome.
 /// 4: the `dead_letters` table (delivery).
 /// 5: the `spool` and `spool_pieces` tables.
-const VERSION: i64 = 5;
+/// 6: the `recordings` table (archive jobs).
+const VERSION: i64 = 6;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
@@ -92,6 +93,18 @@ const TABLES: &[&str] = &[
         UNIQUE(address, pin, sha256))",
     "CREATE TABLE IF NOT EXISTS spool_pieces (
         sid INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sid, idx))",
+    // Version 6: one recording archive job per receipt with a recording_url (archive.rs).
+    "CREATE TABLE IF NOT EXISTS recordings (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL,
+        next_at_ms INTEGER NOT NULL,
+        size INTEGER,
+        sha256 TEXT,
+        archived_at_ms INTEGER,
+        last_error TEXT)",
+    "CREATE INDEX IF NOT EXISTS recordings_due ON recordings(status, next_at_ms)",
 ];
 
 /// Creates what is missing (every statement is idempotent) and records the version.

@@ -111,6 +111,9 @@ impl Inbox {
             "spool_pending": spool_pending,
             "spool_bytes": spool_bytes,
         });
+        if let (Some(b), Value::Object(r)) = (body.as_object_mut(), self.recording_stats()?) {
+            b.extend(r);
+        }
         if let (Some(b), Value::Object(d)) = (body.as_object_mut(), self.delivery_stats(head)?) {
             b.extend(d);
         }
