@@ -86,6 +86,7 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
             (stream, Checked::Consumer { name, op })
         }
         ApiRoute::Health | ApiRoute::Push { .. } => return Err(ApiError::NotFound),
+        ApiRoute::OpenApi | ApiRoute::ReceiptSchema => return Err(ApiError::NotFound),
     };
     stream_route(req, env, cfg, &stream, checked).await
 }

@@ -7,6 +7,7 @@ mod env_config;
 mod fast_path;
 mod fetch_handler;
 mod objects;
+mod openapi;
 mod push_handler;
 mod respond;
 
@@ -33,6 +34,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     // acked), on /v1 a JSON error.
     match route {
         Ok(ApiRoute::Health) => health(&env),
+        Ok(ApiRoute::OpenApi) => openapi::description(),
+        Ok(ApiRoute::ReceiptSchema) => openapi::receipt_schema(),
         Ok(route @ ApiRoute::Push { .. }) => {
             match push_handler::handle(req, &env, &ctx, route, arrived_ms).await {
                 Ok(r) => Ok(r),
