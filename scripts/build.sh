@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Up to date? (wrangler runs this as its [build] command, after `npm start` already built.)
 if [ -f build/index.js ] && [ -z "${FORCE_BUILD:-}" ] && [ "$#" -eq 0 ] && \
-   [ -z "$(find src core/src assets Cargo.toml Cargo.lock core/Cargo.toml -newer build/index.js -print -quit)" ]; then
+   [ -z "$(find src core/src assets openapi schema Cargo.toml Cargo.lock core/Cargo.toml -newer build/index.js -print -quit)" ]; then
   echo "build: build/ is up to date"
   exit 0
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test the worker, skipping what is present:
 # the wasm32 target, worker-build 0.8.7, the wasm-bindgen CLI matching the pinned crate, and the
-# npm packages (wrangler, miniflare, binaryen, ajv, ws, playwright-core) and Debian's chromium.
+# npm packages (wrangler, miniflare, binaryen, ajv, ws, playwright-core, @redocly/cli), Debian's
+# chromium, and schemathesis (PyPI 4.x) in the git-ignored virtual environment .venv-schemathesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   echo "setup: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
-if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/miniflare ] || [ ! -d node_modules/ws ] || [ ! -d node_modules/playwright-core ]; then
+if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/miniflare ] || [ ! -d node_modules/ws ] || [ ! -x node_modules/.bin/redocly ] || [ ! -d node_modules/playwright-core ]; then
   echo "setup: installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi
@@ -36,4 +37,10 @@ if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium \
     || echo "setup: chromium could not be installed; tests/e2e/console_page.test.mjs will be skipped"
+fi
+SCHEMATHESIS_SPEC='schemathesis>=4,<5'
+if [ ! -x .venv-schemathesis/bin/st ]; then
+  echo "setup: installing $SCHEMATHESIS_SPEC into .venv-schemathesis"
+  python3 -m venv .venv-schemathesis
+  .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check "$SCHEMATHESIS_SPEC"
 fi

@@ -8,6 +8,8 @@ echo "== lints (cargo fmt --check, cargo clippy -D warnings: native workspace an
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p icc-edge-inbox --target wasm32-unknown-unknown -- -D warnings
+echo "== API description lint (redocly lint openapi/openapi.yaml)"
+REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint openapi/openapi.yaml
 echo "== native tests (cargo test --workspace)"
 cargo test --workspace
 echo "== building the worker"

@@ -104,9 +104,11 @@ async fn answer(req: Request, env: &Env, cfg: &Config, route: ApiRoute, query: &
             (stream, Checked::Redeliver { seq })
         }
         ApiRoute::Tail { stream } => return crate::tail::open(req, env, cfg, &stream, query).await,
-        ApiRoute::Health | ApiRoute::Push { .. } | ApiRoute::Console { .. } => {
-            return Err(ApiError::NotFound)
-        }
+        ApiRoute::Health
+        | ApiRoute::Push { .. }
+        | ApiRoute::Console { .. }
+        | ApiRoute::OpenApi
+        | ApiRoute::ReceiptSchema => return Err(ApiError::NotFound),
         ApiRoute::Recording { stream, id } => {
             fetch_query::no_parameters(query)?;
             return crate::recording_download::answer(&req, env, &stream, &id).await;

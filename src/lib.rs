@@ -10,6 +10,7 @@ mod fast_path;
 mod fetch_handler;
 mod native_digest;
 mod objects;
+mod openapi;
 mod push_handler;
 mod recording_download;
 mod redrive;
@@ -45,6 +46,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             }
             None => respond::error(&ApiError::NotFound),
         },
+        Ok(ApiRoute::OpenApi) => openapi::description(),
+        Ok(ApiRoute::ReceiptSchema) => openapi::receipt_schema(),
         Ok(route @ ApiRoute::Push { .. }) => {
             match push_handler::handle(req, &env, &ctx, route, arrived_ms).await {
                 Ok(r) => Ok(r),

@@ -45,6 +45,11 @@ pub enum ApiRoute {
         name: String,
         op: ConsumerOp,
     },
+    /// `GET|HEAD /v1/openapi.yaml`, without auth: the API description.
+    OpenApi,
+    /// `GET|HEAD /schema/receipt.v1.schema.json`, without auth: the receipt's JSON Schema, where
+    /// the description's relative `$ref` points.
+    ReceiptSchema,
 }
 
 /// What a consumer request does.
@@ -109,6 +114,9 @@ impl ApiRoute {
         if path == "/icc" {
             return Err(Refusal::Push(IccAnswer::NotFound));
         }
+        if let Some(described) = Self::description(method, path) {
+            return described;
+        }
         if path == "/v1" || path.starts_with("/v1/") {
             return Self::fetch(method, path).map_err(Refusal::Fetch);
         }
@@ -130,7 +138,10 @@ impl ApiRoute {
     /// The credential this route needs.
     pub fn auth(&self) -> Auth {
         match self {
-            ApiRoute::Health | ApiRoute::Console { .. } => Auth::None,
+            ApiRoute::Health
+            | ApiRoute::Console { .. }
+            | ApiRoute::OpenApi
+            | ApiRoute::ReceiptSchema => Auth::None,
             ApiRoute::Push { .. } => Auth::Push,
             ApiRoute::Streams
             | ApiRoute::AllStats
@@ -145,6 +156,17 @@ impl ApiRoute {
             | ApiRoute::Consumer { .. } => Auth::Fetch,
             ApiRoute::Recording { .. } => Auth::Fetch,
         }
+    }
+
+    /// The API description and the receipt schema: public (describing the API is not secret),
+    /// so answered before the `/v1` token check.
+    fn description(method: &str, path: &str) -> Option<Result<ApiRoute, Refusal>> {
+        let route = match path {
+            "/v1/openapi.yaml" => ApiRoute::OpenApi,
+            "/schema/receipt.v1.schema.json" => ApiRoute::ReceiptSchema,
+            _ => return None,
+        };
+        Some(get_only(method, route).map_err(Refusal::Public))
     }
 
     fn push(method: &str, rest: &str) -> Result<ApiRoute, IccAnswer> {
@@ -448,6 +470,8 @@ mod tests {
             "/healthz/",
             "/iccx",
             "/v2/streams",
+            "/schema/",
+            "/schema/receipt.v2.schema.json",
         ] {
             assert_eq!(
                 refused("GET", p),
@@ -475,6 +499,32 @@ mod tests {
         );
         assert_eq!(
             refused("GET", "/v1/streams/default/receipts/x/other"),
+            Refusal::Fetch(ApiError::NotFound)
+        );
+    }
+
+    #[test]
+    fn description_routes_need_no_token() {
+        for m in ["GET", "HEAD"] {
+            assert_eq!(ok(m, "/v1/openapi.yaml"), ApiRoute::OpenApi);
+            assert_eq!(
+                ok(m, "/schema/receipt.v1.schema.json"),
+                ApiRoute::ReceiptSchema
+            );
+        }
+        assert_eq!(ok("GET", "/v1/openapi.yaml").auth(), Auth::None);
+        assert_eq!(
+            ok("GET", "/schema/receipt.v1.schema.json").auth(),
+            Auth::None
+        );
+        let get = Refusal::Public(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
+        for m in ["POST", "PUT", "DELETE"] {
+            assert_eq!(refused(m, "/v1/openapi.yaml"), get);
+            assert_eq!(refused(m, "/schema/receipt.v1.schema.json"), get);
+        }
+        // anything else under /v1 still waits for the token
+        assert_eq!(
+            refused("GET", "/v1/openapi.json"),
             Refusal::Fetch(ApiError::NotFound)
         );
     }

@@ -23,7 +23,7 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const BUILT = path.join(ROOT, "build", "index.js");
 // The sources scripts/build.sh compares build/index.js with.
-const SOURCES = ["src", "core/src", "Cargo.toml", "Cargo.lock", "core/Cargo.toml"];
+const SOURCES = ["src", "core/src", "openapi", "schema", "Cargo.toml", "Cargo.lock", "core/Cargo.toml"];
 
 // 40-character test secrets, the same as tests/e2e/harness.mjs uses.
 export const PUSH_TOKEN = "pushTOKEN-e2e-0123456789abcdefghijklmnop";
