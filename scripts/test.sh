@@ -15,4 +15,4 @@ cargo test --workspace
 echo "== building the worker"
 bash scripts/build.sh
 echo "== end-to-end tests on workerd (node --test)"
-node --test --test-concurrency=1 --test-timeout=120000 tests/e2e/
+node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/

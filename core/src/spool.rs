@@ -10,7 +10,7 @@ use std::ops::Range;
 
 /// Bodies larger than this are spooled instead of planned on the push path (see the README,
 /// "Big bodies", for how it was chosen).
-pub const DEFAULT_THRESHOLD_BYTES: usize = 256 * 1024;
+pub const DEFAULT_THRESHOLD_BYTES: usize = 128 * 1024;
 
 /// A drain step plans at most this many messages …
 pub const CHUNK_MESSAGES: usize = 1_000;

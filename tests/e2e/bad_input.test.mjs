@@ -150,6 +150,16 @@ test(`bad input corpus (${CASES.length} cases): documented answers, no 5xx or pa
       if (c.refused) return;
       wrote.add(app);
 
+      // A body over the spool threshold is acked once stored as received and drained after: wait
+      // (with a deadline) until the stream's spool is empty before reading.
+      for (const deadline = Date.now() + 30_000; ; ) {
+        const st = await w.api("GET", `/v1/streams/${app}/stats`);
+        assert.equal(st.status, 200, st.text.slice(0, 200));
+        if (!(st.json.streams[app]?.spool_pending > 0)) break;
+        assert.ok(Date.now() < deadline, "the spool did not drain in 30 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+
       // stored: exactly these raws, in order, schema-valid (fetchReceipts validates)
       const all = await w.allReceipts(app);
       assert.equal(all.length, (c.stored ?? []).length, `stored ${all.length}: ${JSON.stringify(all.map((r) => r.raw)).slice(0, 300)}`);

@@ -171,9 +171,9 @@ test("a failing inbox: a big body answers 503, nothing is acked", T, async (t) =
 test("a direct push just under the threshold answers well inside the deadline", T, async (t) => {
   const w = await startWorker();
   t.after(() => w.dispose());
-  // Largest tiny-message body not over the default SPOOL_THRESHOLD_BYTES (256 KiB).
+  // Largest tiny-message body not over the default SPOOL_THRESHOLD_BYTES (128 KiB).
   let n = 7_000;
-  while (tiny(n + 1, "d").length <= 256 * 1024) n++;
+  while (tiny(n + 1, "d").length <= 128 * 1024) n++;
   const body = tiny(n, "d");
   const res = await w.push("llm", "direct", body);
   assertSuccess(res);
