@@ -172,7 +172,7 @@ test("a direct push just under the threshold answers well inside the deadline", 
   const w = await startWorker();
   t.after(() => w.dispose());
   // Largest tiny-message body not over the default SPOOL_THRESHOLD_BYTES (128 KiB).
-  let n = 7_000;
+  let n = 1_000;
   while (tiny(n + 1, "d").length <= 128 * 1024) n++;
   const body = tiny(n, "d");
   const res = await w.push("llm", "direct", body);

@@ -124,5 +124,7 @@ test("schemathesis finds nothing outside the description (wrangler dev)", { time
   const summary = out.split("\n").filter((l) => /test cases|passed|failed|generated|operations/i.test(l)).join("\n");
   t.diagnostic(summary);
   assert.equal(code, 0, `schemathesis failed (exit ${code}):\n${out.slice(-8000)}`);
-  assert.match(out, /No issues found/i, out.slice(-4000));
+  // Every generated case passed (warnings, e.g. "mostly rejected generated data", are not failures).
+  const cases = out.match(/(\d+) generated, (\d+) passed/);
+  assert.ok(cases && cases[1] === cases[2] && Number(cases[1]) > 0, out.slice(-4000));
 });
