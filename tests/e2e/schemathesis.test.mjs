@@ -7,9 +7,8 @@
 // Bounded: at most MAX_EXAMPLES cases per operation and MAX_TIME_S for the whole run (plus the
 // process timeout below). Checks: no 5xx, status codes, content types, response bodies and
 // headers as described. Stateful links are followed (a page's next_after → the next page,
-// consumer PUT → GET and read as that consumer). The routes tagged `v3` (features landing in
-// parallel: redrive, dead letters, tail, recording download, the console page) are excluded
-// until they land; the WebSocket tail cannot be fuzzed over plain HTTP anyway.
+// consumer PUT → GET and read as that consumer). Every operation is included, the
+// `v3` ones (redrive, dead letters, tail handshake, recording download, the console page) too.
 //
 // Also here: the description and the receipt schema are served without a token, byte for byte
 // as in the repository.
@@ -113,7 +112,6 @@ test("schemathesis finds nothing outside the description (wrangler dev)", { time
       "--max-examples", String(MAX_EXAMPLES),
       "--max-time", String(MAX_TIME_S),
       "--request-timeout", "10",
-      "--exclude-tag", "v3",
       "--workers", "1",
       "--seed", "1",
       "--report", "junit",
