@@ -12,7 +12,13 @@ const vcN = (i) => ({ ...vc, call_id: `lp-${i}^${i}` });
 test("consumers", T, async (t) => {
   const w = await startWorker();
   t.after(() => w.dispose());
-  for (let i = 0; i < 4; i++) assertSuccess(await w.push("bot", null, [vcN(i)]));
+  // Setup pushes, retried on a 503 as ICC would (the first push of a fresh runtime creates the
+  // stream's inbox and directory entry; on a busy machine that may outlast the deadline).
+  for (let i = 0; i < 4; i++) {
+    let res = await w.push("bot", null, [vcN(i)]);
+    for (let retry = 0; res.status === 503 && retry < 3; retry++) res = await w.push("bot", null, [vcN(i)]);
+    assertSuccess(res);
+  }
   const seqs = (await w.allReceipts("default")).map((r) => r.seq);
   const head = seqs.at(-1);
   const base = "/v1/streams/default/consumers";
