@@ -33,7 +33,14 @@ async function items(stream) {
 }
 
 async function onlyItem(stream, reason) {
-  const list = (await items(stream)).filter((i) => i.reason === reason);
+  // A body over the spool threshold is quarantined when the inbox drains it, after the ack:
+  // wait (with a deadline) for the item to appear.
+  let list = [];
+  for (const deadline = Date.now() + 30_000; ; ) {
+    list = (await items(stream)).filter((i) => i.reason === reason);
+    if (list.length > 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   assert.equal(list.length, 1, JSON.stringify(list));
   return list[0];
 }
