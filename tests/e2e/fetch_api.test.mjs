@@ -213,6 +213,14 @@ test("a page stops at 4 MiB and still holds at least one receipt", { timeout: 60
     for (let i = 0; i < 12; i++) {
       assertSuccess(await big.push("llm", null, [{ ...rep, call_id: `big-${i}^${i}`, pad }]));
     }
+    // Each body is over the spool threshold: wait (with a deadline) until the inbox drained them.
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const st = await big.api("GET", "/v1/streams/default/stats");
+      assert.equal(st.status, 200, st.text.slice(0, 200));
+      if (!(st.json.streams.default?.spool_pending > 0)) break;
+      assert.ok(Date.now() < deadline, "the spool did not drain in 30 s");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const first = await big.fetchReceipts("default", { limit: 100 });
     assert.equal(first.status, 200, first.text.slice(0, 200));
     const n = first.json.receipts.length;
