@@ -38,10 +38,7 @@ pub fn batches(sizes: &[usize]) -> Vec<Range<usize>> {
 
 /// Wait before the next send after `failures` consecutive failed sends (1-based).
 pub fn backoff_ms(failures: u32) -> u64 {
-    let doublings = failures.saturating_sub(1).min(20);
-    FIRST_BACKOFF_MS
-        .saturating_mul(1u64 << doublings)
-        .min(MAX_BACKOFF_MS)
+    crate::schedule::doubling_backoff(FIRST_BACKOFF_MS, MAX_BACKOFF_MS, failures)
 }
 
 #[cfg(test)]

@@ -170,10 +170,12 @@ pub fn object_key(stream: &str, id: &str) -> String {
 /// Seconds before the next download attempt after `attempts` failed ones (1-based): 30, 60, …
 /// capped at an hour.
 pub fn backoff_s(attempts: u32) -> u32 {
-    let doublings = attempts.saturating_sub(1).min(16);
-    FIRST_BACKOFF_S
-        .saturating_mul(1u32 << doublings)
-        .min(MAX_BACKOFF_S)
+    let s = crate::schedule::doubling_backoff(
+        u64::from(FIRST_BACKOFF_S),
+        u64::from(MAX_BACKOFF_S),
+        attempts,
+    );
+    u32::try_from(s).unwrap_or(MAX_BACKOFF_S)
 }
 
 /// What one download's answer means for the job.

@@ -18,6 +18,13 @@ pub enum Work {
     Archive,
 }
 
+/// Exponential backoff shared by every retried kind of work: `first` after the first failure,
+/// doubling with each further one, never more than `cap`. `failures` counts from 1.
+pub fn doubling_backoff(first: u64, cap: u64, failures: u32) -> u64 {
+    let doublings = failures.saturating_sub(1).min(32);
+    first.saturating_mul(1u64 << doublings).min(cap)
+}
+
 impl Work {
     pub const ALL: [Work; 4] = [Work::Retention, Work::Forward, Work::Spool, Work::Archive];
 

@@ -117,10 +117,12 @@ pub fn verdict(attempt: Attempt) -> Verdict {
 /// Seconds to wait before attempt `attempt + 1`, after `attempt` failed attempts (1-based):
 /// 5, 10, 20, … capped at an hour.
 pub fn backoff_s(attempt: u32) -> u32 {
-    let doublings = attempt.saturating_sub(1).min(16);
-    FIRST_BACKOFF_S
-        .saturating_mul(1u32 << doublings)
-        .min(MAX_BACKOFF_S)
+    let s = crate::schedule::doubling_backoff(
+        u64::from(FIRST_BACKOFF_S),
+        u64::from(MAX_BACKOFF_S),
+        attempt,
+    );
+    u32::try_from(s).unwrap_or(MAX_BACKOFF_S)
 }
 
 /// What the consumer does after a failed attempt, given how many attempts were made so far and
