@@ -128,7 +128,13 @@ pub async fn handle(
     }
 
     let Some(plan) = plan else {
-        // A body over SPOOL_THRESHOLD_BYTES is stored as received and drained by the inbox.
+        // A body over SPOOL_THRESHOLD_BYTES is stored as received and drained by the inbox. Its
+        // SHA-256 (the spool's dedup key) is taken by the runtime, like the KV key: these bodies
+        // are the largest, and the hash is on the path that answers ICC.
+        let sha256 = match crate::native_digest::sha256(&[], &body).await {
+            Some(digest) => spool::body_sha256_from_digest(&digest),
+            None => spool::body_sha256(&body),
+        };
         let header = SpoolHeader {
             stream: addr.stream().to_owned(),
             address: address.clone(),
@@ -136,7 +142,7 @@ pub async fn handle(
             pin: type_param.map(str::to_owned),
             received_at_ms: arrived_ms,
             offset_s: cfg.vendor_offset.whole_seconds(),
-            sha256: spool::body_sha256(&body),
+            sha256,
         };
         let wire = spool::to_wire(&header, &body);
         let bytes = body.len();

@@ -118,7 +118,12 @@ impl SpoolHeader {
 
 /// SHA-256 of a body, hex.
 pub fn body_sha256(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+    body_sha256_from_digest(&Sha256::digest(body))
+}
+
+/// The same text from a SHA-256 digest taken elsewhere (the runtime's native digest).
+pub fn body_sha256_from_digest(digest: &[u8]) -> String {
+    hex::encode(digest)
 }
 
 /// The `/spool` wire: the header as one JSON line, a newline, then the body as received.
